@@ -1,0 +1,1 @@
+"""Backends: where a job runs. Both implement `launcher.backends.base.Backend`."""

@@ -1,0 +1,118 @@
+"""The one protocol both backends implement, and the job record they both return.
+
+Statuses and secondary statuses use SageMaker's vocabulary so that `launch status` reads the same for
+a local job and a cloud job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from launcher.spec import JobSpec
+
+
+class JobStatus(StrEnum):
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED)
+
+
+@dataclass
+class Transition:
+    """One secondary-status step (Starting, Downloading, Training, Interrupted, Uploading, …)."""
+
+    status: str
+    start: str  # ISO 8601, UTC
+    message: str = ""
+
+
+@dataclass
+class Deviation:
+    """Where the local emulation differs from a real container (container-contract.md §13)."""
+
+    aspect: str
+    real: str
+    local: str
+
+
+@dataclass
+class JobDescription:
+    name: str
+    backend: str  # "local" | "sagemaker"
+    status: JobStatus
+    secondary_status: str | None = None
+    created: str | None = None
+    started: str | None = None
+    ended: str | None = None
+    transitions: list[Transition] = field(default_factory=list)
+    failure_reason: str | None = None
+    exit_code: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)  # last value of each metric
+    artifacts: dict[str, str] = field(default_factory=dict)  # "model" / "output" → path or URI
+    instance_type: str | None = None
+    instance_count: int = 1
+    spot: bool = False
+    training_seconds: int | None = None
+    billable_seconds: int | None = None
+    deviations: list[Deviation] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # backend-specific extras
+
+    @property
+    def interruptions(self) -> int:
+        return sum(1 for t in self.transitions if t.status == "Interrupted")
+
+    @property
+    def spot_savings_percent(self) -> float | None:
+        """(1 - billable / training) × 100, SageMaker's own definition; None when not applicable."""
+        return spot_savings_percent(self.training_seconds, self.billable_seconds) if self.spot else None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = str(self.status)
+        data["interruptions"] = self.interruptions
+        data["spot_savings_percent"] = self.spot_savings_percent
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobDescription:
+        data = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        data["status"] = JobStatus(data["status"])
+        data["transitions"] = [Transition(**t) for t in data.get("transitions", [])]
+        data["deviations"] = [Deviation(**d) for d in data.get("deviations", [])]
+        return cls(**data)
+
+
+def spot_savings_percent(training_seconds: int | None, billable_seconds: int | None) -> float | None:
+    if not training_seconds or billable_seconds is None:
+        return None
+    return round((1 - billable_seconds / training_seconds) * 100, 1)
+
+
+class Backend(Protocol):
+    """What every backend offers. `submit` validates everything before any side effect."""
+
+    name: str
+
+    def submit(self, spec: JobSpec, job_name: str) -> JobDescription: ...
+
+    def wait(self, job_name: str) -> JobDescription: ...
+
+    def describe(self, job_name: str) -> JobDescription: ...
+
+    def list_jobs(self, status: JobStatus | None = None, limit: int = 20) -> list[JobDescription]: ...
+
+    def logs(self, job_name: str, follow: bool = False) -> Iterator[str]: ...
+
+    def stop(self, job_name: str) -> JobDescription: ...
+
+    def download(self, job_name: str, to: Path, extract: bool = False) -> list[Path]: ...

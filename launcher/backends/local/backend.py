@@ -1,0 +1,472 @@
+"""LocalBackend: runs a Script Mode entrypoint here, without Docker, in an emulated SageMaker
+training container (SDK v3 ModelTrainer drivers' contract).
+
+Capabilities:
+- channels from local paths (hard-linked read-only) or s3:// URIs (downloaded, File mode);
+- code packaged by the same function as the SageMaker backend, extracted into input/data/code;
+- SM_* environment, config JSON files, argv conversion, requirements install, exit-code propagation,
+  the failure file (a script-written one wins), model.tar.gz/output.tar.gz at <output>/<job>/output/;
+- checkpoint sync with a local directory or S3 standing in for the checkpoint S3 URI;
+- torchrun with N processes per host and M emulated hosts rendezvousing on 127.0.0.1;
+- spot-interruption drills: SIGKILL the process tree, restart under the same name.
+Not emulated: Pipe mode (refused), FastFile streaming (staged as File), EFA, absolute /opt/ml paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from launcher.backends.base import JobDescription, JobStatus, Transition
+from launcher.backends.local import container as ct
+from launcher.backends.local.artifacts import publish_artifacts
+from launcher.backends.local.checkpoint_sync import CheckpointMirror
+from launcher.backends.local.process import HostCommand, ProcessGroup
+from launcher.backends.local.store import JobDir, JobStore
+from launcher.errors import JobNotFoundError, SpecError
+from launcher.metrics import MetricParser, effective_definitions
+from launcher.packaging import package_source, safe_extract
+from launcher.s3util import download_prefix
+from launcher.spec import JobSpec, check_local_paths, is_s3_uri
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REGION = "us-east-1"
+NOMINAL_INSTANCE_TYPE = "ml.m5.xlarge"
+RECORD_EVERY_S = 2.0
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Interrupter:
+    """Decides when to SIGKILL an attempt, as a spot reclaim would. Subclasses: drills, tests."""
+
+    def arm(self, attempt: int) -> None:
+        """Called when attempt `attempt` (0-based) starts."""
+
+    def should_kill(self, elapsed: float, line: str | None) -> bool:
+        return False
+
+
+@dataclass
+class LocalOptions:
+    interrupter: Interrupter | None = None
+    max_interruptions: int = 0
+    python: str = field(default_factory=lambda: sys.executable)
+    num_gpus: int | None = None  # None: detect with nvidia-smi
+
+
+def count_gpus() -> int:
+    """Like the drivers: the number of `GPU ` lines of `nvidia-smi --list-gpus`."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(
+        self,
+        jobs_root: Path,
+        *,
+        environ: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        echo: Callable[[str], None] | None = None,
+        notify: Callable[[str], None] | None = None,
+        s3_factory: Callable[[], Any] | None = None,
+        options: LocalOptions | None = None,
+    ) -> None:
+        self.store = JobStore(jobs_root)
+        self.environ = dict(os.environ if environ is None else environ)
+        self.cwd = cwd or Path.cwd()
+        self.echo = echo or (lambda line: None)
+        self.notify = notify or (lambda msg: log.info("%s", msg))
+        self._s3_factory = s3_factory
+        self._s3: Any = None
+        self.options = options or LocalOptions()
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def s3(self) -> Any:
+        if self._s3 is None:
+            if self._s3_factory is None:
+                from launcher.aws import client, make_session
+
+                session = make_session(self.environ.get("AWS_REGION") or DEFAULT_REGION)
+                self._s3 = client(session, "s3")
+            else:
+                self._s3 = self._s3_factory()
+        return self._s3
+
+    def _transition(self, job: JobDir, desc: JobDescription, status: str, message: str = "") -> None:
+        desc.transitions.append(Transition(status, now_iso(), message))
+        desc.secondary_status = status
+        job.save(desc)
+        self.notify(f"{status}{': ' + message if message else ''}")
+
+    # -- submit -----------------------------------------------------------------------------------
+
+    def validate(self, spec: JobSpec) -> None:
+        """Everything that can fail before a job directory exists."""
+        check_local_paths(spec, self.cwd)
+        if spec.compute.input_mode == "Pipe":
+            raise SpecError("Pipe input mode is not emulated by the local backend",
+                            "use --input-mode File (or FastFile) for local runs")
+
+    def submit(self, spec: JobSpec, job_name: str) -> JobDescription:
+        """Run the job in the foreground and return its final description."""
+        self.validate(spec)
+        job = self.store.create(job_name)
+        job.spec_path.write_text(spec.model_dump_json(indent=2))
+        hosts = [f"algo-{i + 1}" for i in range(spec.compute.instance_count)]
+        num_gpus = self.options.num_gpus if self.options.num_gpus is not None else count_gpus()
+        nproc = spec.compute.processes_per_host or max(num_gpus, 1)
+        distributed = nproc > 1 or len(hosts) > 1
+        checkpointing = spec.spot_enabled(cloud=True)
+        region = spec.aws.region or self.environ.get("AWS_REGION") or DEFAULT_REGION
+        source = spec.source_path(self.cwd)
+        desc = JobDescription(
+            name=job_name, backend=self.name, status=JobStatus.IN_PROGRESS, created=now_iso(),
+            instance_type=spec.compute.instance_type or NOMINAL_INSTANCE_TYPE,
+            instance_count=len(hosts), spot=checkpointing,
+        )
+        desc.details.update({"job_dir": str(job.path), "processes_per_host": nproc,
+                             "source_dir": str(source)})
+        self._transition(job, desc, "Starting")
+        configs = {
+            host: ct.ContainerConfig(
+                job_name=job_name, region=region, instance_type=desc.instance_type or "",
+                hosts=hosts, current_host=host, channels=list(spec.data),
+                hyperparameters=spec.encoded_hyperparameters(), entry_script=spec.entrypoint,
+                environment=spec.environment, checkpointing=checkpointing, num_gpus=num_gpus,
+                distributed=distributed, processes_per_host=nproc if distributed else None,
+                input_mode=spec.compute.input_mode,
+            )
+            for host in hosts
+        }
+        first = job.host_layout(hosts[0])
+        desc.deviations = ct.deviations(configs[hosts[0]], first)
+        for d in desc.deviations:
+            self.notify(f"deviation: {d.aspect}: real {d.real}; here {d.local}")
+        job.save(desc)
+        try:
+            self._stage(spec, job, hosts, configs, source, desc)
+            return self._train_and_finish(spec, job, hosts, configs, source, desc, nproc)
+        except KeyboardInterrupt:
+            self._finish(job, desc, JobStatus.STOPPED, "Stopped", "interrupted from the keyboard")
+            raise
+        except BaseException as e:
+            self._finish(job, desc, JobStatus.FAILED, "Failed", f"launcher error: {e}")
+            raise
+
+    def _stage(self, spec: JobSpec, job: JobDir, hosts: list[str],
+               configs: dict[str, ct.ContainerConfig], source: Path, desc: JobDescription) -> None:
+        self._transition(job, desc, "Downloading", "staging code and data")
+        package = package_source(source, job.path / "staging")
+        desc.details["code_sha256"] = package.sha256
+        for host in hosts:
+            layout = job.host_layout(host)
+            layout.create()
+            safe_extract(package.path, layout.code_dir)
+            ct.write_config_files(layout, configs[host])
+            for name, location in spec.data.items():
+                dest = layout.channel_dir(name)
+                if is_s3_uri(location):
+                    files, size = download_prefix(self.s3(), location, dest)
+                    if files == 0:
+                        raise SpecError(f"data channel {name!r}: nothing under {location}")
+                else:
+                    path = Path(location).expanduser()
+                    path = path if path.is_absolute() else self.cwd / path
+                    size = ct.stage_local_channel(path, dest)
+                log.info("channel %s on %s: %d bytes", name, host, size)
+        self._install_requirements(spec, job.host_layout(hosts[0]).code_dir)
+
+    def _install_requirements(self, spec: JobSpec, code_dir: Path) -> None:
+        name = spec.requirements or ("requirements.txt" if (code_dir / "requirements.txt").exists()
+                                     else None)
+        if name is None:
+            return
+        if not (code_dir / name).is_file():
+            raise SpecError(f"requirements file {name} is not in the source dir")
+        self.notify(f"installing {name} into {self.options.python} (the container would pip install it)")
+        proc = subprocess.run([self.options.python, "-m", "pip", "install", "-q", "-r", name],
+                              cwd=code_dir, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SpecError(f"pip install -r {name} failed: {proc.stderr.strip()[-500:]}")
+
+    # -- training ---------------------------------------------------------------------------------
+
+    def _commands(self, spec: JobSpec, job: JobDir, hosts: list[str],
+                  configs: dict[str, ct.ContainerConfig], nproc: int) -> list[HostCommand]:
+        port = free_port()
+        commands = []
+        for rank, host in enumerate(ct.sorted_hosts(hosts)):
+            layout = job.host_layout(host)
+            cfg = configs[host]
+            env = ct.container_environment(layout, cfg, self.environ)
+            argv = ct.entry_command(self.options.python, cfg)
+            if cfg.distributed:
+                env.update({"NCCL_SOCKET_IFNAME": "lo", "NCCL_PROTO": "simple"})
+                # Local rendezvous on loopback (real multi-host: algo-1:7777; single host: torchrun's
+                # default 127.0.0.1:29500, replaced by a free port so parallel jobs do not collide).
+                argv = [self.options.python, "-m", "torch.distributed.run",
+                        f"--nnodes={len(hosts)}", f"--nproc_per_node={nproc}",
+                        "--master_addr=127.0.0.1", f"--master_port={port}",
+                        f"--node_rank={rank}", *argv[1:]]
+            commands.append(HostCommand(host, argv, layout.code_dir, env, job.log_path(host)))
+        return commands
+
+    def _train_and_finish(self, spec: JobSpec, job: JobDir, hosts: list[str],
+                          configs: dict[str, ct.ContainerConfig], source: Path,
+                          desc: JobDescription, nproc: int) -> JobDescription:
+        parser = MetricParser(effective_definitions(spec, source))
+        mirrors = self._mirrors(spec, job, hosts) if desc.spot else []
+        interrupter = self.options.interrupter
+        attempt = 0
+        started = time.monotonic()
+        desc.started = now_iso()
+        while True:
+            for m in mirrors:
+                m.restore()
+                m.start()
+            self._transition(job, desc, "Training", "" if attempt == 0 else f"restart {attempt}")
+            codes, ended_by = self._run_attempt(spec, job, hosts, configs, nproc, parser, desc,
+                                                interrupter, attempt)
+            for m in mirrors:
+                m.stop()
+            if ended_by == "stop":
+                desc.metrics = dict(parser.last)
+                return self._finish(job, desc, JobStatus.STOPPED, "Stopped", "stop requested",
+                                    spec=spec, hosts=hosts, started=started)
+            if ended_by == "interruption":
+                attempt += 1
+                self._transition(job, desc, "Interrupted", f"interruption {attempt}: process tree killed")
+                self._transition(job, desc, "Restarting")
+                self._transition(job, desc, "Starting")
+                continue
+            break
+        desc.metrics = dict(parser.last)
+        failed = [c for c in codes if c != 0]
+        if failed:
+            reason = self._failure_reason(job, hosts, configs, failed[0])
+            desc.exit_code = failed[0]
+            return self._finish(job, desc, JobStatus.FAILED, "Failed", reason, spec=spec,
+                                hosts=hosts, started=started)
+        desc.exit_code = 0
+        return self._finish(job, desc, JobStatus.COMPLETED, "Completed", spec=spec, hosts=hosts,
+                            started=started)
+
+    def _mirrors(self, spec: JobSpec, job: JobDir, hosts: list[str]) -> list[CheckpointMirror]:
+        remote = spec.spot.checkpoint_s3_uri or str(job.default_checkpoint_remote)
+        s3 = self.s3() if is_s3_uri(remote) else None
+        return [CheckpointMirror(job.host_layout(h).checkpoint_dir, remote, s3) for h in hosts]
+
+    def _run_attempt(self, spec: JobSpec, job: JobDir, hosts: list[str],
+                     configs: dict[str, ct.ContainerConfig], nproc: int, parser: MetricParser,
+                     desc: JobDescription, interrupter: Interrupter | None,
+                     attempt: int) -> tuple[list[int], str]:
+        multi = len(hosts) > 1
+        kill_now = threading.Event()
+        budget = attempt < self.options.max_interruptions
+        if interrupter is not None and budget:
+            interrupter.arm(attempt)
+
+        def on_line(host: str, line: str) -> None:
+            parser.feed(line)
+            self.echo(f"[{host}] {line}" if multi else line)
+            if interrupter is not None and budget and interrupter.should_kill(
+                    time.monotonic() - t0, line):
+                kill_now.set()
+
+        for layout in (job.host_layout(h) for h in hosts):
+            layout.failure_file.unlink(missing_ok=True)
+        group = ProcessGroup(on_line)
+        t0 = time.monotonic()
+        group.start(self._commands(spec, job, hosts, configs, nproc))
+        job.pid_path.write_text("\n".join(str(p) for p in group.pids))
+        last_save = t0
+        ended_by = "exit"
+        try:
+            while not group.poll():
+                if kill_now.is_set() or (interrupter is not None and budget and
+                                         interrupter.should_kill(time.monotonic() - t0, None)):
+                    ended_by = "interruption"
+                elif job.stop_request.exists():
+                    ended_by = "stop"
+                elif group.any_failed():
+                    ended_by = "host failure"  # one host died: the job is over for every host
+                if ended_by != "exit":
+                    group.kill()
+                    break
+                if time.monotonic() - last_save > RECORD_EVERY_S:
+                    desc.metrics = dict(parser.last)
+                    job.save(desc)
+                    last_save = time.monotonic()
+                time.sleep(0.05)
+        except KeyboardInterrupt:
+            group.kill()
+            group.wait()
+            raise
+        codes = group.wait()
+        job.pid_path.unlink(missing_ok=True)
+        if ended_by == "exit" and job.stop_request.exists() and any(h.killed for h in group.hosts):
+            ended_by = "stop"  # `launch stop` killed the processes itself
+        if ended_by == "exit" and any(c == 247 for c in codes) and job.stop_request.exists():
+            ended_by = "stop"
+        return codes, ended_by
+
+    def _failure_reason(self, job: JobDir, hosts: list[str], configs: dict[str, ct.ContainerConfig],
+                        code: int) -> str:
+        """The failure file as SageMaker reports it: the script's own text wins; else the driver's."""
+        for host in hosts:
+            failure = job.host_layout(host).failure_file
+            if failure.exists() and failure.read_text().strip():
+                return "AlgorithmError: " + failure.read_text()[:1024]
+        cfg = configs[hosts[0]]
+        command = ct.entry_command("python3", cfg)
+        text = (f"CalledProcessError: Command '{command}' returned non-zero exit status {code}.")
+        layout = job.host_layout(hosts[0])
+        layout.failure_file.write_text(text)
+        return "AlgorithmError: " + text[:1024]
+
+    def _finish(self, job: JobDir, desc: JobDescription, status: JobStatus, secondary: str,
+                reason: str | None = None, *, spec: JobSpec | None = None,
+                hosts: list[str] | None = None, started: float | None = None) -> JobDescription:
+        if started is not None:
+            desc.training_seconds = desc.billable_seconds = int(round(time.monotonic() - started))
+        if spec is not None and hosts is not None:
+            self._transition(job, desc, "Uploading", "model.tar.gz and output.tar.gz")
+            output = spec.output or str(self.store.root)
+            desc.artifacts = publish_artifacts(
+                [job.host_layout(h).model_dir for h in hosts],
+                [job.host_layout(h).output_data_dir for h in hosts],
+                output, job.name, job.path / "staging", self.s3,
+            )
+        desc.status = status
+        if status is not JobStatus.COMPLETED and reason:
+            desc.failure_reason = reason
+        desc.ended = now_iso()
+        self._transition(job, desc, secondary, reason or "")
+        return desc
+
+    # -- job commands -----------------------------------------------------------------------------
+
+    def wait(self, job_name: str) -> JobDescription:
+        return self.describe(job_name)  # local jobs run in the foreground
+
+    def describe(self, job_name: str) -> JobDescription:
+        return self.store.get(job_name).load()
+
+    def list_jobs(self, status: JobStatus | None = None, limit: int = 20) -> list[JobDescription]:
+        found = []
+        for job in self.store.all():
+            desc = job.load()
+            if status is None or desc.status == status:
+                found.append(desc)
+            if len(found) >= limit:
+                break
+        return found
+
+    def logs(self, job_name: str, follow: bool = False, poll: float = 0.5) -> Iterator[str]:
+        job = self.store.get(job_name)
+        hosts = sorted(p.stem for p in job.logs_dir.glob("*.log")) or ["algo-1"]
+        multi = len(hosts) > 1
+        positions = dict.fromkeys(hosts, 0)
+        while True:
+            for host in hosts:
+                path = job.log_path(host)
+                if not path.exists():
+                    continue
+                with path.open() as f:
+                    f.seek(positions[host])
+                    while line := f.readline():
+                        if not line.endswith("\n"):
+                            break  # a line still being written: read it next pass
+                        positions[host] = f.tell()
+                        yield f"[{host}] {line.rstrip()}" if multi else line.rstrip()
+            if not follow or job.load().status.terminal:
+                if follow:
+                    follow = False  # one more pass picks up the tail written before the end
+                    continue
+                return
+            time.sleep(poll)
+
+    def stop(self, job_name: str) -> JobDescription:
+        """SIGKILL the job's process groups; the foreground runner records Stopped."""
+        import signal
+
+        job = self.store.get(job_name)
+        desc = job.load()
+        if desc.status.terminal:
+            return desc
+        job.stop_request.write_text(now_iso())
+        pids = [int(p) for p in job.pid_path.read_text().split()] if job.pid_path.exists() else []
+        alive = False
+        for pid in pids:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+                alive = True
+            except ProcessLookupError:
+                pass
+        if not alive:  # the runner is gone too: record the stop ourselves
+            desc.status = JobStatus.STOPPED
+            desc.ended = now_iso()
+            desc.transitions.append(Transition("Stopped", now_iso(), "stopped; no process was running"))
+            desc.secondary_status = "Stopped"
+            job.save(desc)
+            return desc
+        for _ in range(100):  # up to 10 s for the runner to record the end
+            desc = job.load()
+            if desc.status.terminal:
+                return desc
+            time.sleep(0.1)
+        desc.status = JobStatus.STOPPING
+        return desc
+
+    def download(self, job_name: str, to: Path, extract: bool = False) -> list[Path]:
+        import shutil
+        import tarfile
+
+        desc = self.describe(job_name)
+        if not desc.artifacts:
+            raise JobNotFoundError(f"job {job_name!r} has no artifacts (status {desc.status})")
+        to.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        for location in desc.artifacts.values():
+            target = to / Path(location).name
+            if is_s3_uri(location):
+                from launcher.spec import parse_s3_uri
+
+                bucket, key = parse_s3_uri(location)
+                self.s3().download_file(bucket, key, str(target))
+            else:
+                shutil.copy2(location, target)
+            written.append(target)
+            if extract:
+                dest = to / target.name.removesuffix(".tar.gz")
+                with tarfile.open(target) as tar:
+                    tar.extractall(dest, filter="data")
+                written.append(dest)
+        return written

@@ -1,0 +1,274 @@
+"""The emulated SageMaker training container of one host: the /opt/ml tree, the SM_* environment
+and the entry script's argv, as SDK v3 ModelTrainer's drivers produce them (container-contract.md).
+
+The tree lives under the job directory, not at /opt/ml: scripts that read the SM_* variables (or
+`checkpointconfig.json`) cannot tell; scripts that hard-code /opt/ml paths can (a recorded deviation).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from launcher import hyperparams
+from launcher.backends.base import Deviation
+
+MASTER_PORT = 7777
+SDK_CHANNELS = ("code", "sm_drivers")
+
+
+@dataclass
+class HostLayout:
+    """Paths of one emulated host's /opt/ml tree."""
+
+    root: Path  # stands for /opt/ml
+    host: str   # algo-1, algo-2, …
+
+    @property
+    def input_dir(self) -> Path:
+        return self.root / "input"
+
+    @property
+    def config_dir(self) -> Path:
+        return self.input_dir / "config"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.input_dir / "data"
+
+    @property
+    def code_dir(self) -> Path:
+        return self.data_dir / "code"
+
+    @property
+    def drivers_dir(self) -> Path:
+        return self.data_dir / "sm_drivers"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def output_data_dir(self) -> Path:
+        return self.output_dir / "data"
+
+    @property
+    def failure_file(self) -> Path:
+        return self.output_dir / "failure"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.root / "checkpoints"
+
+    def channel_dir(self, name: str) -> Path:
+        return self.data_dir / name
+
+    def create(self) -> None:
+        for d in (self.config_dir, self.code_dir, self.drivers_dir, self.model_dir, self.output_data_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass
+class ContainerConfig:
+    """Everything that decides what one host's container looks like."""
+
+    job_name: str
+    region: str
+    instance_type: str
+    hosts: list[str]
+    current_host: str
+    channels: list[str]                     # user channels, in request order
+    hyperparameters: Mapping[str, str]      # encoded, as sent in CreateTrainingJob
+    entry_script: str
+    environment: Mapping[str, str] = field(default_factory=dict)
+    checkpointing: bool = False
+    num_gpus: int = 0
+    distributed: bool = False               # torchrun driver (SM_DISTRIBUTED_* present)
+    processes_per_host: int | None = None
+    input_mode: str = "File"
+
+
+def _dumps(value: Any) -> str:
+    # The drivers use json.dumps defaults: ", " and ": " separators, keys unsorted.
+    return json.dumps(value)
+
+
+def sorted_hosts(hosts: list[str]) -> list[str]:
+    """Lexical order, as the drivers sort SM_HOSTS (algo-1, algo-10, algo-2)."""
+    return sorted(hosts)
+
+
+def resource_config(cfg: ContainerConfig) -> dict[str, Any]:
+    return {
+        "current_host": cfg.current_host,
+        "current_instance_type": cfg.instance_type,
+        "current_group_name": "homogeneousCluster",
+        "hosts": list(cfg.hosts),
+        "instance_groups": [{
+            "instance_group_name": "homogeneousCluster",
+            "instance_type": cfg.instance_type,
+            "hosts": list(cfg.hosts),
+        }],
+        "network_interface_name": "eth0",
+    }
+
+
+def input_data_config(cfg: ContainerConfig) -> dict[str, Any]:
+    entry = {"TrainingInputMode": cfg.input_mode, "S3DistributionType": "FullyReplicated",
+             "RecordWrapperType": "None"}
+    code_entry = {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated",
+                  "RecordWrapperType": "None"}
+    config = {name: dict(entry) for name in cfg.channels}
+    for name in SDK_CHANNELS:
+        config[name] = dict(code_entry)
+    return config
+
+
+def write_config_files(layout: HostLayout, cfg: ContainerConfig) -> None:
+    c = layout.config_dir
+    (c / "hyperparameters.json").write_text(_dumps(dict(cfg.hyperparameters)))
+    (c / "resourceconfig.json").write_text(_dumps(resource_config(cfg)))
+    (c / "inputdataconfig.json").write_text(_dumps(input_data_config(cfg)))
+    if cfg.checkpointing:
+        (c / "checkpointconfig.json").write_text(_dumps({"LocalPath": str(layout.checkpoint_dir)}))
+        layout.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+
+
+def container_environment(layout: HostLayout, cfg: ContainerConfig,
+                          base_env: Mapping[str, str]) -> dict[str, str]:
+    """The variables the entry script sees: the host's own (minus stale SM_*), then the drivers'."""
+    env = {k: v for k, v in base_env.items()
+           if not k.startswith(("SM_", "TRAINING_JOB_")) and k not in ("PYTHONPATH", "PYTHONHOME")}
+    decoded = hyperparams.decode(cfg.hyperparameters)
+    hosts = sorted_hosts(cfg.hosts)
+    channels = [*cfg.channels, *SDK_CHANNELS]
+    channel_dirs = {name: str(layout.channel_dir(name)) for name in channels}
+    rc = resource_config(cfg)
+    idc = input_data_config(cfg)
+    num_cpus = os.cpu_count() or 1
+    training_env = {
+        "channel_input_dirs": channel_dirs,
+        "current_host": cfg.current_host,
+        "current_instance_type": cfg.instance_type,
+        "hosts": hosts,
+        "master_addr": hosts[0],
+        "master_port": MASTER_PORT,
+        "hyperparameters": decoded,
+        "input_data_config": idc,
+        "input_config_dir": str(layout.config_dir),
+        "input_data_dir": str(layout.data_dir),
+        "input_dir": str(layout.input_dir),
+        "job_name": cfg.job_name,
+        "log_level": 20,
+        "model_dir": str(layout.model_dir),
+        "network_interface_name": "eth0",
+        "num_cpus": num_cpus,
+        "num_gpus": cfg.num_gpus,
+        "num_neurons": 0,
+        "output_data_dir": str(layout.output_data_dir),
+        "resource_config": rc,
+    }
+    sm = {
+        "SM_MODEL_DIR": str(layout.model_dir),
+        "SM_INPUT_DIR": str(layout.input_dir),
+        "SM_INPUT_DATA_DIR": str(layout.data_dir),
+        "SM_INPUT_CONFIG_DIR": str(layout.config_dir),
+        "SM_OUTPUT_DIR": str(layout.output_dir),
+        "SM_OUTPUT_DATA_DIR": str(layout.output_data_dir),
+        "SM_OUTPUT_FAILURE": str(layout.failure_file),
+        "SM_LOG_LEVEL": "20",
+        "SM_MASTER_ADDR": hosts[0],
+        "SM_MASTER_PORT": str(MASTER_PORT),
+        "SM_SOURCE_DIR": str(layout.code_dir),
+        "SM_ENTRY_SCRIPT": cfg.entry_script,
+        "SM_CHANNELS": _dumps(channels),
+    }
+    if cfg.distributed:
+        sm["SM_DISTRIBUTED_DRIVER_DIR"] = str(layout.drivers_dir / "distributed_drivers")
+        sm["SM_DISTRIBUTED_CONFIG"] = _dumps(
+            {"process_count_per_node": cfg.processes_per_host, "smp": None})
+    for name in channels:
+        sm[f"SM_CHANNEL_{name.upper()}"] = channel_dirs[name]
+    sm["SM_HPS"] = _dumps(decoded)
+    for key, value in decoded.items():
+        sm[hyperparams.env_name(key)] = hyperparams.argv_token(value)
+    sm.update({
+        "SM_CURRENT_HOST": cfg.current_host,
+        "SM_CURRENT_INSTANCE_TYPE": cfg.instance_type,
+        "SM_HOSTS": _dumps(hosts),
+        "SM_HOST_COUNT": str(len(hosts)),
+        "SM_CURRENT_HOST_RANK": str(hosts.index(cfg.current_host)),
+        "SM_NETWORK_INTERFACE_NAME": "eth0",
+        "SM_NUM_CPUS": str(num_cpus),
+        "SM_NUM_GPUS": str(cfg.num_gpus),
+        "SM_NUM_NEURONS": "0",
+        "SM_RESOURCE_CONFIG": _dumps(rc),
+        "SM_INPUT_DATA_CONFIG": _dumps(idc),
+        "SM_TRAINING_ENV": _dumps(training_env),
+    })
+    env.update(sm)
+    env.update({
+        "TRAINING_JOB_NAME": cfg.job_name,
+        "TRAINING_JOB_ARN": f"arn:aws:sagemaker:{cfg.region}:000000000000:training-job/{cfg.job_name}",
+        "AWS_REGION": cfg.region,
+        "PYTHONUNBUFFERED": "1",
+        "PWD": str(layout.code_dir),
+    })
+    env.update(cfg.environment)  # the job's Environment entries
+    return env
+
+
+def entry_command(python: str, cfg: ContainerConfig) -> list[str]:
+    """How the driver runs the script: python for .py, /bin/sh for .sh (contract §5.2)."""
+    argv = hyperparams.argv_tokens(hyperparams.decode(cfg.hyperparameters))
+    if cfg.entry_script.endswith(".sh"):
+        import shlex
+
+        quoted = " ".join(shlex.quote(a) for a in argv)
+        return ["/bin/sh", "-c", f"chmod +x {cfg.entry_script} && ./{cfg.entry_script} {quoted}"]
+    return [python, cfg.entry_script, *argv]
+
+
+def stage_local_channel(source: Path, dest: Path) -> int:
+    """Hard-link (or copy) a file or directory into the channel dir, read-only; returns bytes."""
+    dest.mkdir(parents=True, exist_ok=True)
+    files = [(source, dest / source.name)] if source.is_file() else [
+        (p, dest / p.relative_to(source)) for p in sorted(source.rglob("*")) if p.is_file()]
+    total = 0
+    for src, dst in files:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+            dst.chmod(0o444)
+        total += dst.stat().st_size
+    return total
+
+
+def deviations(cfg: ContainerConfig, layout: HostLayout) -> list[Deviation]:
+    """What this local container cannot make identical to the real one (contract §13)."""
+    found = [
+        Deviation("/opt/ml paths", "/opt/ml/…", f"{layout.root}/… (SM_* variables point there)"),
+        Deviation("hostname", "EC2 name; algo-N in resourceconfig", "this machine's name"),
+        Deviation("image", "PyTorch DLC (python3 of the image)", "this machine's Python and packages"),
+        Deviation("sm_drivers channel", "24 SDK driver files", "an empty directory"),
+        Deviation("instance type", cfg.instance_type, "nominal; CPU/GPU counts are this machine's"),
+        Deviation("stop", "SIGTERM to PID 1 (ignored), SIGKILL after 120 s",
+                  "SIGKILL of the process group at once"),
+    ]
+    if cfg.input_mode != "File":
+        found.append(Deviation("input mode", cfg.input_mode, "File (channels fully staged first)"))
+    if cfg.distributed:
+        found.append(Deviation("NCCL/EFA", "NCCL_SOCKET_IFNAME=eth0, EFA on large types",
+                               "loopback rendezvous on 127.0.0.1, no EFA"))
+    return found

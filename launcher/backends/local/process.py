@@ -1,0 +1,105 @@
+"""Running the entry script of each emulated host as a process group, streaming its output by lines.
+
+Each host's process starts in a new session so the whole tree (torchrun and its workers included)
+can be killed at once, as a spot reclaim or a stop would. Output is merged stdout+stderr split on
+newlines and stripped, as the ModelTrainer drivers log it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+LineHandler = Callable[[str, str], None]  # (host, line)
+
+
+@dataclass
+class HostCommand:
+    host: str
+    argv: list[str]
+    cwd: Path
+    env: Mapping[str, str]
+    log_path: Path
+
+
+@dataclass
+class RunningHost:
+    command: HostCommand
+    proc: subprocess.Popen[bytes]
+    reader: threading.Thread
+    killed: bool = False
+
+
+def exit_status(returncode: int) -> int:
+    """The container's exit status: the driver exits with the script's code; a signal N gives
+    `sys.exit(-N)`, i.e. 256 - N (SIGKILL → 247)."""
+    return returncode if returncode >= 0 else (256 + returncode) & 0xFF
+
+
+@dataclass
+class ProcessGroup:
+    """The processes of one attempt (one per host)."""
+
+    on_line: LineHandler
+    hosts: list[RunningHost] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self, commands: Sequence[HostCommand]) -> None:
+        for cmd in commands:
+            cmd.log_path.parent.mkdir(parents=True, exist_ok=True)
+            proc = subprocess.Popen(
+                cmd.argv, cwd=cmd.cwd, env=dict(cmd.env), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+            reader = threading.Thread(target=self._pump, args=(cmd, proc), daemon=True,
+                                      name=f"output-{cmd.host}")
+            self.hosts.append(RunningHost(cmd, proc, reader))
+            reader.start()
+            log.info("started %s on %s (pid %d): %s", cmd.argv[1:2], cmd.host, proc.pid, cmd.cwd)
+
+    def _pump(self, cmd: HostCommand, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        with cmd.log_path.open("a", encoding="utf-8") as logf:
+            for raw in proc.stdout:
+                line = raw.decode("utf-8", errors="replace").strip()
+                logf.write(line + "\n")
+                logf.flush()
+                self.on_line(cmd.host, line)
+
+    @property
+    def pids(self) -> list[int]:
+        return [h.proc.pid for h in self.hosts]
+
+    def kill(self) -> None:
+        """SIGKILL every host's whole process group: no handler runs, as on a reclaim."""
+        with self._lock:
+            for h in self.hosts:
+                if h.proc.poll() is None:
+                    h.killed = True
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(h.proc.pid, signal.SIGKILL)
+
+    def poll(self) -> bool:
+        """True once every host has exited."""
+        return all(h.proc.poll() is not None for h in self.hosts)
+
+    def wait(self, timeout: float | None = None) -> list[int]:
+        """Exit statuses (container semantics), after the output readers drained."""
+        codes = []
+        for h in self.hosts:
+            h.proc.wait(timeout=timeout)
+            h.reader.join()
+            codes.append(exit_status(h.proc.returncode))
+        return codes
+
+    def any_failed(self) -> bool:
+        return any(h.proc.poll() not in (None, 0) for h in self.hosts)

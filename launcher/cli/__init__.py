@@ -1,0 +1,1 @@
+"""Command-line interface: parsing and presentation only. Heavy imports stay inside handlers."""

@@ -1,0 +1,96 @@
+"""`launch train --local`: validate, plan, run in the emulated container, summarise."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from pathlib import Path
+
+from launcher.backends.base import JobDescription, JobStatus
+from launcher.cli.output import console, emit_json
+from launcher.cli.spec_args import resolve_from_args
+from launcher.cli.summary import render_summary
+from launcher.context import Environment
+from launcher.spec import JobSpec, is_s3_uri
+
+
+def local_train_samples(spec: JobSpec, cwd: Path) -> int | None:
+    """Examples in a local `train` channel (npz headers), or None when unknown."""
+    from launcher.data_manifest import inspect_local_channel
+
+    location = spec.data.get("train")
+    if location is None or is_s3_uri(location):
+        return None
+    path = Path(location).expanduser()
+    return inspect_local_channel(path if path.is_absolute() else cwd / path).samples
+
+
+def preflight_plan(spec: JobSpec, cwd: Path, world_size: int) -> None:
+    """Refuse what the reference entrypoint would refuse (e.g. warmup ≥ the run) before staging."""
+    if not (spec.uses_reference_entrypoint or spec.hyperparameters):
+        return
+    samples = local_train_samples(spec, cwd)
+    if samples is None:
+        return
+    from launcher.plan import make_plan
+
+    make_plan(spec, samples=samples, world_size=world_size, local=True)
+
+
+def run_local_train(args: argparse.Namespace, env: Environment) -> int:
+    from launcher.backends.local.backend import LocalBackend, LocalOptions, count_gpus
+    from launcher.cli.train_cmd import job_name_for
+    from launcher.spec import check_local_paths
+
+    resolved = resolve_from_args(args, env)
+    spec = resolved.spec
+    check_local_paths(spec, env.cwd)
+    gpus = count_gpus()
+    nproc = spec.compute.processes_per_host or max(gpus, 1)
+    preflight_plan(spec, env.cwd, spec.compute.instance_count * nproc)
+    job_name = job_name_for(spec)
+    err = console(env, stderr=True)
+    out_is_json = bool(args.json)
+
+    def echo(line: str) -> None:
+        if not out_is_json:
+            env.stdout.write(line + "\n")
+            env.stdout.flush()
+
+    def notify(message: str) -> None:
+        err.print(f"[dim]launch:[/] {message}", markup=True, highlight=False)
+
+    options = LocalOptions(num_gpus=gpus)
+    if args.simulate_interruptions or args.verify:
+        from launcher.drill import run_drill
+
+        return run_drill(args, env, spec, job_name, options, echo, notify)
+    backend = LocalBackend(env.jobs_dir, environ=dict(env.environ), cwd=env.cwd, echo=echo,
+                           notify=notify, options=options)
+    notify(f"job {job_name} (local) → {env.jobs_dir / job_name}")
+    desc = backend.submit(spec, job_name)
+    remember_throughput(env, spec, desc)
+    return report(env, desc, as_json=out_is_json)
+
+
+def remember_throughput(env: Environment, spec: JobSpec, desc: JobDescription) -> None:
+    """Keep the measured samples/s so a later `launch plan` can estimate duration and cost."""
+    rate = desc.metrics.get("samples_per_sec") or desc.metrics.get("throughput")
+    if desc.status is not JobStatus.COMPLETED or not rate:
+        return
+    from launcher.throughput import LOCAL_INSTANCE, record_throughput, throughput_key
+
+    assert env.home is not None
+    with contextlib.suppress(OSError, ValueError):
+        record_throughput(env.home, throughput_key(spec), LOCAL_INSTANCE, float(rate))
+
+
+def report(env: Environment, desc: JobDescription, *, as_json: bool) -> int:
+    if as_json:
+        emit_json(env, desc.to_dict())
+    else:
+        render_summary(env, desc)
+    if desc.status is JobStatus.COMPLETED:
+        return 0
+    code = desc.exit_code or 1
+    return code if 0 < code < 256 else 1
