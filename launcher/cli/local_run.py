@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 from launcher.backends.base import JobDescription, JobStatus
+from launcher.backends.local.backend import Interrupter, LocalOptions
 from launcher.cli.output import console, emit_json
 from launcher.cli.spec_args import resolve_from_args
 from launcher.cli.summary import render_summary
@@ -38,7 +40,7 @@ def preflight_plan(spec: JobSpec, cwd: Path, world_size: int) -> None:
 
 
 def run_local_train(args: argparse.Namespace, env: Environment) -> int:
-    from launcher.backends.local.backend import LocalBackend, LocalOptions, count_gpus
+    from launcher.backends.local.backend import LocalBackend, count_gpus
     from launcher.cli.train_cmd import job_name_for
     from launcher.spec import check_local_paths
 
@@ -62,9 +64,7 @@ def run_local_train(args: argparse.Namespace, env: Environment) -> int:
 
     options = LocalOptions(num_gpus=gpus)
     if args.simulate_interruptions or args.verify:
-        from launcher.drill import run_drill
-
-        return run_drill(args, env, spec, job_name, options, echo, notify)
+        return run_local_drill(args, env, spec, job_name, options, echo, notify)
     backend = LocalBackend(env.jobs_dir, environ=dict(env.environ), cwd=env.cwd, echo=echo,
                            notify=notify, options=options)
     notify(f"job {job_name} (local) → {env.jobs_dir / job_name}")
@@ -94,3 +94,41 @@ def report(env: Environment, desc: JobDescription, *, as_json: bool) -> int:
         return 0
     code = desc.exit_code or 1
     return code if 0 < code < 256 else 1
+
+
+def run_local_drill(args: argparse.Namespace, env: Environment, spec: JobSpec, job_name: str,
+                    options: LocalOptions, echo: Callable[[str], None],
+                    notify: Callable[[str], None]) -> int:
+    """`--simulate-interruptions K [--verify]`: the preemption drill, then its report."""
+    from dataclasses import replace
+
+    from launcher.backends.local.backend import LocalBackend
+    from launcher.drill import run_drill_job
+
+    def submit(name: str, interrupter: Interrupter | None, k: int) -> JobDescription:
+        backend = LocalBackend(env.jobs_dir, environ=dict(env.environ), cwd=env.cwd, echo=echo,
+                               notify=notify, options=replace(options, interrupter=interrupter,
+                                                              max_interruptions=k))
+        notify(f"job {name} (local{', drill' if k else ', uninterrupted reference'})")
+        return backend.submit(spec.model_copy(update={"job_name": name}), name)
+
+    report = run_drill_job(submit, job_name, args.simulate_interruptions, seed=args.interrupt_seed,
+                           verify=args.verify)
+    if args.json:
+        emit_json(env, report.to_dict())
+    else:
+        render_summary(env, report.job)
+        out = console(env)
+        out.print(f"interruptions: {report.interruptions}; iterations re-done: "
+                  f"{sum(report.lost_iterations)} (per interruption: {report.lost_iterations}); "
+                  f"restart time: {report.restart_seconds:.1f} s", markup=False)
+        for note in report.notes:
+            out.print(f"note: {note}", markup=False)
+        if report.comparison is not None:
+            verdict = "MATCH" if report.comparison.match else "MISMATCH"
+            out.print(f"{verdict}: {report.comparison.detail} "
+                      f"(reference job {report.reference.name if report.reference else '-'})",
+                      markup=False)
+    if report.comparison is not None and not report.comparison.match:
+        return 1
+    return 0 if report.job.status is JobStatus.COMPLETED else (report.job.exit_code or 1)

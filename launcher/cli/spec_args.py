@@ -106,10 +106,11 @@ def flags_to_layer(args: argparse.Namespace) -> dict[str, Any]:
     typed_names = set(TrainConfig.__dataclass_fields__)
     for key, text in args.hp:
         name = key.replace("-", "_")
+        # Set directly: `--hp key=null` is a real value (None), which put() would drop.
         if name in typed_names:
-            put("hyperparameters", name, parse_cli_value(text))
+            layer.setdefault("hyperparameters", {})[name] = parse_cli_value(text)
         else:
-            put("extra_hyperparameters", key, parse_cli_value(text))
+            layer.setdefault("extra_hyperparameters", {})[key] = parse_cli_value(text)
     for _flag, key, _kind in HYPERPARAMETER_FLAGS:
         put("hyperparameters", key, getattr(args, f"hp_{key}"))
     for name, location in args.data:

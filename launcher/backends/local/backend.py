@@ -56,8 +56,14 @@ class Interrupter:
     def arm(self, attempt: int) -> None:
         """Called when attempt `attempt` (0-based) starts."""
 
+    def observe(self, line: str) -> None:
+        """Every output line of every attempt (to track progress)."""
+
     def should_kill(self, elapsed: float, line: str | None) -> bool:
         return False
+
+    def killed(self) -> None:
+        """Called when the current attempt was killed on this interrupter's decision."""
 
 
 @dataclass
@@ -149,10 +155,10 @@ class LocalBackend:
         desc = JobDescription(
             name=job_name, backend=self.name, status=JobStatus.IN_PROGRESS, created=now_iso(),
             instance_type=spec.compute.instance_type or NOMINAL_INSTANCE_TYPE,
-            instance_count=len(hosts), spot=checkpointing,
+            instance_count=len(hosts),  # spot pricing does not apply here: no savings to report
         )
         desc.details.update({"job_dir": str(job.path), "processes_per_host": nproc,
-                             "source_dir": str(source)})
+                             "source_dir": str(source), "checkpointing": checkpointing})
         self._transition(job, desc, "Starting")
         configs = {
             host: ct.ContainerConfig(
@@ -242,7 +248,7 @@ class LocalBackend:
                           configs: dict[str, ct.ContainerConfig], source: Path,
                           desc: JobDescription, nproc: int) -> JobDescription:
         parser = MetricParser(effective_definitions(spec, source))
-        mirrors = self._mirrors(spec, job, hosts) if desc.spot else []
+        mirrors = self._mirrors(spec, job, hosts) if desc.details["checkpointing"] else []
         interrupter = self.options.interrupter
         attempt = 0
         started = time.monotonic()
@@ -296,6 +302,8 @@ class LocalBackend:
         def on_line(host: str, line: str) -> None:
             parser.feed(line)
             self.echo(f"[{host}] {line}" if multi else line)
+            if interrupter is not None:
+                interrupter.observe(line)
             if interrupter is not None and budget and interrupter.should_kill(
                     time.monotonic() - t0, line):
                 kill_now.set()
@@ -319,6 +327,8 @@ class LocalBackend:
                     ended_by = "host failure"  # one host died: the job is over for every host
                 if ended_by != "exit":
                     group.kill()
+                    if ended_by == "interruption" and interrupter is not None:
+                        interrupter.killed()
                     break
                 if time.monotonic() - last_save > RECORD_EVERY_S:
                     desc.metrics = dict(parser.last)
