@@ -235,6 +235,11 @@ class LocalBackend:
             argv = ct.entry_command(self.options.python, cfg)
             if cfg.distributed:
                 env.update({"NCCL_SOCKET_IFNAME": "lo", "NCCL_PROTO": "simple"})
+                if "OMP_NUM_THREADS" not in self.environ:
+                    # Emulated hosts share this machine's cores: give each process its share, or
+                    # the processes oversubscribe the CPU and collectives crawl.
+                    share = (os.cpu_count() or 1) // (len(hosts) * nproc)
+                    env["OMP_NUM_THREADS"] = str(max(1, share))
                 # Local rendezvous on loopback (real multi-host: algo-1:7777; single host: torchrun's
                 # default 127.0.0.1:29500, replaced by a free port so parallel jobs do not collide).
                 argv = [self.options.python, "-m", "torch.distributed.run",
@@ -296,7 +301,7 @@ class LocalBackend:
         multi = len(hosts) > 1
         kill_now = threading.Event()
         budget = attempt < self.options.max_interruptions
-        if interrupter is not None and budget:
+        if interrupter is not None:
             interrupter.arm(attempt)
 
         def on_line(host: str, line: str) -> None:
