@@ -85,3 +85,19 @@ def inspect_local_channel(path: Path) -> ChannelInfo:
     info.sha256 = digest.hexdigest()
     info.samples = total if counted else None
     return info
+
+
+def count_local_samples(path: Path) -> tuple[int, int] | None:
+    """(examples, .npz files) from the `y` headers under `path`; reads no array data."""
+    if not path.exists():
+        raise SpecError(f"data channel path {path} does not exist")
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*.npz") if p.is_file())
+    total, counted = 0, 0
+    for f in files:
+        if f.suffix != ".npz":
+            continue
+        y = npz_shapes(f).get("y")
+        if y:
+            total += y[0]
+            counted += 1
+    return (total, counted) if counted else None

@@ -30,6 +30,7 @@ DEMO_HYPERPARAMETERS: dict[str, Any] = {
     "lr_schedule": "cosine",
     "warmup_epochs": 1,
 }
+WARMUP_KEYS = frozenset({"warmup_steps", "warmup_epochs"})
 DEMO_DATA = {
     "train": str(BUNDLED_DATA_DIR / "train"),
     "validation": str(BUNDLED_DATA_DIR / "validation"),
@@ -142,7 +143,11 @@ def resolve_spec(
     layers.append(("flag", flags or {}))
     merged, sources = merge(layers)
     if merged.get("source_dir") is None and merged.get("entrypoint", "train.py") == "train.py":
-        demo: dict[str, Any] = {"hyperparameters": DEMO_HYPERPARAMETERS}
+        given = merged.get("hyperparameters") or {}
+        # Warmup is given in steps or in epochs, not both: a user's choice replaces the demo's.
+        demo_hp = {k: v for k, v in DEMO_HYPERPARAMETERS.items()
+                   if not (k in WARMUP_KEYS and WARMUP_KEYS & set(given))}
+        demo: dict[str, Any] = {"hyperparameters": demo_hp}
         if not merged.get("data"):
             demo["data"] = DEMO_DATA
         merged, sources = merge([("default (demo)", demo), *layers])

@@ -18,13 +18,14 @@ from launcher.spec import JobSpec, is_s3_uri
 
 def local_train_samples(spec: JobSpec, cwd: Path) -> int | None:
     """Examples in a local `train` channel (npz headers), or None when unknown."""
-    from launcher.data_manifest import inspect_local_channel
+    from launcher.data_manifest import count_local_samples
 
     location = spec.data.get("train")
     if location is None or is_s3_uri(location):
         return None
     path = Path(location).expanduser()
-    return inspect_local_channel(path if path.is_absolute() else cwd / path).samples
+    counted = count_local_samples(path if path.is_absolute() else cwd / path)
+    return counted[0] if counted else None
 
 
 def preflight_plan(spec: JobSpec, cwd: Path, world_size: int) -> None:

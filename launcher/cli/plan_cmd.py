@@ -1,0 +1,325 @@
+"""`launch plan`: steps, the LR of every step, the cost bound and the exact request, before launch.
+
+Takes the same job flags as `launch train`. Imports at module level only the standard library and
+the light launcher modules; pydantic comes with the spec, rich when printing, boto3 only for
+`--preflight`, matplotlib only for `--plot`, and neither torch nor the SageMaker SDK ever.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from launcher.cli.spec_args import add_spec_arguments, resolve_from_args
+from launcher.context import Environment
+from launcher.errors import AwsError, LauncherError, SpecError
+
+if TYPE_CHECKING:
+    from launcher.plan import Plan
+    from launcher.preflight import Check
+    from launcher.spec import JobSpec
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "plan", help="show steps, LR schedule, cost bound and request without launching",
+        description="Plan a job without launching it: iterations and optimizer steps, the LR of every "
+        "step (chart), the cost upper bound from max_run, warnings, and optionally the exact "
+        "CreateTrainingJob request (--request) and read-only AWS checks (--preflight).",
+    )
+    add_spec_arguments(p)
+    g = p.add_argument_group("plan")
+    g.add_argument("--samples", type=_positive_int, metavar="N",
+                   help="training examples in the train channel (default: counted from the data)")
+    g.add_argument("--throughput", type=_positive_float, metavar="SAMPLES_PER_S",
+                   help="samples/s per instance, for the expected duration and cost "
+                        "(default: remembered from an earlier job of this entrypoint on this type)")
+    g.add_argument("--price-per-hour", type=_non_negative_float, metavar="USD",
+                   help="on-demand USD per instance-hour (default: the bundled catalogue)")
+    g.add_argument("--spot-savings", type=_fraction, metavar="FRACTION", default=None,
+                   help="assumed spot savings for the expected spot cost (default 0.70)")
+    g.add_argument("--local", action="store_true",
+                   help="plan a local run: no cost, no spot, instance type optional")
+    g.add_argument("--plot", type=Path, metavar="FILE.png", help="also write the LR schedule figure")
+    g.add_argument("--request", action="store_true",
+                   help="print the exact CreateTrainingJob request (as `launch train --dry-run`)")
+    g.add_argument("--preflight", action="store_true",
+                   help="read-only AWS checks: bucket and region, role trust, S3 inputs non-empty")
+    g.add_argument("--json", action="store_true", help="print everything as JSON")
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace, env: Environment) -> int:
+    from launcher.cost import DEFAULT_SPOT_SAVINGS
+    from launcher.plan import make_plan
+    from launcher.throughput import LOCAL_INSTANCE, recall_throughput, throughput_key
+
+    spec = resolve_from_args(args, env).spec
+    if args.local and (args.request or args.preflight):
+        raise SpecError("--request and --preflight describe a SageMaker job", "drop --local")
+
+    checks: list[Check] | None = None
+    s3 = None
+    if args.preflight:
+        from launcher.preflight import make_clients, run_preflight
+
+        s3, iam, region = make_clients(spec)
+        checks = run_preflight(spec, s3=s3, iam=iam, region=region)
+    samples, samples_source = count_samples(spec, args.samples, env.cwd, s3)
+
+    throughput, throughput_source = args.throughput, "--throughput"
+    if throughput is None:
+        assert env.home is not None
+        where = LOCAL_INSTANCE if args.local else spec.compute.instance_type
+        key = throughput_key(spec)
+        throughput = recall_throughput(env.home, key, where) if where else None
+        throughput_source = f"measured by an earlier {key} job on {where}"
+
+    plan = make_plan(
+        spec, samples=samples, price_per_hour=args.price_per_hour, throughput=throughput,
+        local=args.local, throughput_source=throughput_source,
+        spot_savings=DEFAULT_SPOT_SAVINGS if args.spot_savings is None else args.spot_savings,
+    )
+
+    plot_path = None
+    if args.plot is not None:
+        from launcher.plot import plot_lr_schedule
+
+        plot_path = args.plot if args.plot.is_absolute() else env.cwd / args.plot
+        plot_lr_schedule(plan.lr_per_step, plan.steps.optimizer_steps_per_epoch, plan.warmup_steps,
+                         plot_path)
+    request = build_request(spec, env) if args.request else None
+
+    if args.json:
+        from launcher.cli.output import emit_json
+
+        data = plan.to_dict()
+        data["samples_source"] = samples_source
+        data["plot"] = None if plot_path is None else str(plot_path)
+        if checks is not None:
+            data["preflight"] = [c.to_dict() for c in checks]
+        if request is not None:
+            data["request"] = request
+        emit_json(env, data)
+    else:
+        render(env, plan, samples_source, checks, request, plot_path)
+    return AwsError.exit_code if checks and not all(c.ok for c in checks) else 0
+
+
+def count_samples(spec: JobSpec, given: int | None, cwd: Path, s3: Any) -> tuple[int, str]:
+    """(examples in the train channel, where the number came from); SpecError saying what to pass."""
+    from launcher.plan import TRAIN_CHANNEL
+    from launcher.spec import is_s3_uri
+
+    if given is not None:
+        return given, "--samples"
+    channel = TRAIN_CHANNEL if TRAIN_CHANNEL in spec.data else (
+        next(iter(spec.data)) if len(spec.data) == 1 else None)
+    if channel is None:
+        raise SpecError("no 'train' data channel to count training examples in",
+                        "pass --samples N or --data train=PATH")
+    location = spec.data[channel]
+    if is_s3_uri(location):
+        from launcher.data_manifest import MANIFEST_NAME
+
+        if s3 is None:
+            raise SpecError(f"channel {channel!r} is on S3 ({location}); plan cannot count its "
+                            "examples offline", "pass --samples N, or --preflight to read the "
+                            f"{MANIFEST_NAME} the launcher writes next to data it uploads")
+        from launcher.preflight import read_channel_manifest
+
+        info = read_channel_manifest(s3, location)
+        if info is None or info.samples is None:
+            raise SpecError(f"no launcher manifest with a sample count next to {location}",
+                            "pass --samples N")
+        return info.samples, f"manifest {location.rstrip('/')}/{MANIFEST_NAME}"
+    from launcher.data_manifest import count_local_samples
+
+    path = Path(location).expanduser()
+    path = path if path.is_absolute() else cwd / path
+    counted = count_local_samples(path)
+    if counted is None:
+        raise SpecError(f"channel {channel!r}: no .npz file with a 'y' array in {path}",
+                        "pass --samples N")
+    n, files = counted
+    return n, f"channel {channel}: {files} .npz file{'s' if files != 1 else ''} (headers only)"
+
+
+def build_request(spec: JobSpec, env: Environment) -> dict[str, Any]:
+    """The CreateTrainingJob request `launch train --dry-run` shows (the SageMaker backend's code)."""
+    try:
+        from launcher.backends.sagemaker.request import dry_run_request
+    except ImportError as e:
+        raise LauncherError("--request needs the SageMaker backend's request builder",
+                            f"it could not be imported: {e}") from e
+    from launcher.naming import generate_job_name
+
+    job_name = spec.job_name or generate_job_name(spec.base_name or spec.entrypoint)
+    return dry_run_request(spec, job_name, cwd=env.cwd)
+
+
+# --- human output -------------------------------------------------------------------------------
+
+
+def render(env: Environment, plan: Plan, samples_source: str, checks: list[Check] | None,
+           request: dict[str, Any] | None, plot_path: Path | None) -> None:
+    import json
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from launcher.cli.output import console
+    from launcher.lrchart import render_lr_chart
+
+    con = console(env)
+    s, c = plan.steps, plan.config
+    con.print(Text(_title(plan), style="bold"))
+    table = Table(show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(justify="right", no_wrap=True)
+    table.add_column(style="dim")
+    held = (f"{plan.channel_samples} in the train channel, {plan.holdout} held out for validation "
+            f"(val_fraction {c.val_fraction:g})" if plan.holdout else samples_source)
+    per_proc = f"{s.per_process_samples} per process; " if s.world_size > 1 else ""
+    rounding = "floor" if s.drop_last else "ceil"
+    rows = [
+        ("Training examples", f"{s.samples:,}", held),
+        ("Batch size", f"{s.batch_size}", "per device (per process)"),
+        ("Global batch size", f"{s.global_batch_size}",
+         f"{s.batch_size} × {s.grad_accum_steps} accumulation × {s.world_size} process"
+         f"{'es' if s.world_size != 1 else ''}"),
+        ("Iterations per epoch", f"{s.iterations_per_epoch:,}",
+         f"{per_proc}{rounding}({s.per_process_samples} / {s.batch_size})"
+         + (", drop_last" if s.drop_last else "")),
+        ("Total iterations", f"{s.total_iterations:,}", f"{s.iterations_per_epoch} × {s.epochs} epochs"),
+        ("Optimizer steps per epoch", f"{s.optimizer_steps_per_epoch:,}",
+         f"ceil({s.iterations_per_epoch} / {s.grad_accum_steps} accumulation)"
+         if s.grad_accum_steps > 1 else "one per iteration"),
+        ("Total optimizer steps", f"{s.total_optimizer_steps:,}",
+         f"capped by max_steps {s.max_steps}; stops in epoch {s.epochs_to_run}"
+         if s.total_optimizer_steps < s.uncapped_optimizer_steps
+         else f"{s.optimizer_steps_per_epoch} × {s.epochs} epochs"),
+        ("Warmup steps", f"{plan.warmup_steps:,}", _warmup_note(plan)),
+        ("Peak LR", f"{plan.effective_lr:g}", plan.scaling_rule()),
+        ("LR schedule", c.lr_schedule, _schedule_note(plan)),
+    ]
+    for label, value, note in rows:
+        table.add_row(label, value, Text(note))
+    con.print(table)
+
+    encoding = (getattr(env.stdout, "encoding", None) or "utf-8").lower()
+    chart = render_lr_chart(plan.lr_per_step, s.optimizer_steps_per_epoch, plan.warmup_steps,
+                            ascii_only=not encoding.startswith("utf"))
+    con.print()
+    con.print(Text("\n".join(chart)))
+    if plot_path is not None:
+        con.print(Text(f"LR figure written to {plot_path}", style="dim"))
+
+    con.print()
+    for line in _cost_lines(plan):
+        con.print(Text(line))
+    for w in plan.warnings:
+        con.print(Text(f"warning: {w.message}", style="yellow"))
+    if checks is not None:
+        con.print()
+        con.print(Text("Preflight (read-only AWS checks)", style="bold"))
+        for chk in checks:
+            con.print(Text(f"  {'ok  ' if chk.ok else 'FAIL'} {chk.name}: {chk.detail}",
+                           style="green" if chk.ok else "red"))
+    if request is not None:
+        con.print()
+        con.print(Text("CreateTrainingJob request (as `launch train --dry-run`)", style="bold"))
+        con.print(Text(json.dumps(request, indent=2, default=str)))
+
+
+def _title(plan: Plan) -> str:
+    who = "reference entrypoint" if plan.spec.uses_reference_entrypoint else plan.spec.source_dir
+    where = "local run" if plan.local else (
+        f"{plan.instance_count} × {plan.instance_type or '(no instance type)'}")
+    gpus = f", {plan.gpus_per_host} GPU{'s' if plan.gpus_per_host != 1 else ''} per host" \
+        if plan.gpus_per_host else ""
+    return (f"Plan: {plan.spec.entrypoint} ({who}) on {where}{gpus}; "
+            f"{plan.processes_per_host} process{'es' if plan.processes_per_host != 1 else ''} per host, "
+            f"world size {plan.world_size}")
+
+
+def _warmup_note(plan: Plan) -> str:
+    c = plan.config
+    if not plan.warmup_steps:
+        return "none"
+    given = (f"warmup_epochs {c.warmup_epochs:g} × {plan.steps.optimizer_steps_per_epoch} steps, "
+             "rounded half-up" if c.warmup_epochs > 0 else "warmup_steps")
+    return (f"{given}; linear from {c.warmup_start_factor:g} × {plan.effective_lr:g} = "
+            f"{c.warmup_start_factor * plan.effective_lr:g}")
+
+
+def _schedule_note(plan: Plan) -> str:
+    c, sch = plan.config, plan.schedule
+    lrs = plan.lr_per_step
+    tail = f"; first {lrs[0]:.4g}, last {lrs[-1]:.4g}"
+    if c.lr_schedule == "step":
+        return f"× {c.gamma:g} every {c.step_size} epochs ({c.step_size * sch.steps_per_epoch} steps){tail}"
+    if c.lr_schedule in ("cosine", "linear"):
+        return f"to min_lr {c.min_lr:g} over {sch.main_steps} steps after warmup{tail}"
+    return f"constant after warmup{tail}" if plan.warmup_steps else "constant"
+
+
+def _cost_lines(plan: Plan) -> list[str]:
+    from launcher.cost import format_duration, format_usd
+
+    lines: list[str] = []
+    if plan.expected_seconds is not None:
+        lines.append(f"Expected training time: {format_duration(plan.expected_seconds)} for "
+                     f"{plan.samples_to_process:,} samples at {plan.throughput:,.0f} samples/s per "
+                     f"instance ({plan.throughput_source}); excludes start-up, download, validation")
+    cost = plan.cost
+    if cost is None:
+        return [*lines, "Cost: local run, no AWS charges."]
+    lines.append(f"Cost (USD, on-demand prices: {cost.price_source})")
+    if cost.price_per_hour is None:
+        return [*lines, "  no price known; pass --price-per-hour USD for a cost bound"]
+    max_run = format_duration(cost.max_run_seconds)
+    lines.append(f"  rate         {format_usd(cost.price_per_hour)}/h × {cost.instance_count} instance"
+                 f"{'s' if cost.instance_count != 1 else ''} = {format_usd(cost.hourly)}/h")
+    lines.append(f"  upper bound  {format_usd(cost.upper_bound)}  (max_run {max_run}: billable time "
+                 "cannot exceed it" + (", spot included)" if cost.spot else ")"))
+    if cost.spot:
+        lines.append(f"  spot         ≈ {format_usd(cost.spot_expected_at_max_run)} if it ran all of "
+                     f"max_run, assuming {cost.spot_savings:.0%} spot savings (they vary)")
+    if cost.expected is not None:
+        kind = f"spot, {cost.spot_savings:.0%} savings assumed" if cost.spot else "on-demand"
+        lines.append(f"  expected     {format_usd(cost.expected)}  ({kind}; "
+                     f"{format_usd(cost.expected_on_demand)} on-demand)")
+    else:
+        lines.append("  expected     unknown: pass --throughput SAMPLES_PER_S (or run once; "
+                     "the launcher remembers)")
+    return lines
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value

@@ -1,0 +1,345 @@
+"""The plan of a job: steps, the LR of every optimizer step, the cost, and what to warn about.
+
+:func:`make_plan` is pure (no AWS, no disk, no clock): the same spec and sample count always give the
+same plan. The arithmetic and the schedule are *not* implemented here: they come from
+``entrypoints.planning.plan_run`` (over ``entrypoints.steps`` and ``entrypoints.schedules``), the very
+recipe the reference entrypoint runs with, so `launch plan` and the training log cannot disagree.
+
+Callers: `launch plan` (printing), and backends before staging (``make_plan(spec, samples=n)``), which
+turns an impossible spec (warmup as long as the run, ``drop_last`` leaving no batch, a scaled LR
+below ``min_lr``) into a :class:`~launcher.errors.SpecError` before anything is uploaded or run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from entrypoints import planning, schedules, steps
+from entrypoints.hyperparameters import HyperparameterError, TrainConfig, config_from_mapping
+from launcher.catalog import PRICE_DATE, PRICE_SOURCE, lookup
+from launcher.cost import DEFAULT_SPOT_SAVINGS, CostEstimate, expected_seconds
+from launcher.errors import SpecError
+from launcher.spec import JobSpec
+
+TRAIN_CHANNEL = "train"
+VALIDATION_CHANNELS = ("validation", "val")  # names the reference entrypoint reads validation from
+LONG_WARMUP_FRACTION = 0.10  # warn when warmup is more than this share of the optimizer steps
+TENSOR_CORE_MULTIPLE = 8
+
+
+@dataclass(frozen=True)
+class PlanWarning:
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything `launch plan` shows. Build it with :func:`make_plan`."""
+
+    spec: JobSpec
+    config: TrainConfig
+    channel_samples: int          # examples in the train channel
+    steps: steps.StepPlan         # over the examples actually trained on (after any hold-out)
+    holdout: int                  # examples held out of train for validation (reference entrypoint)
+    instance_type: str | None
+    instance_count: int
+    processes_per_host: int
+    gpus_per_host: int
+    warmup_steps: int
+    effective_lr: float
+    schedule: schedules.ScheduleSpec
+    lr_per_step: list[float]
+    local: bool
+    cost: CostEstimate | None     # None for local jobs
+    throughput: float | None      # samples/s per instance
+    throughput_source: str | None
+    expected_seconds: float | None  # training time at ``throughput``; None when unknown
+    warnings: list[PlanWarning] = field(default_factory=list)
+
+    @property
+    def world_size(self) -> int:
+        return self.steps.world_size
+
+    @property
+    def samples_to_process(self) -> int:
+        """Training examples read over the run, over all processes (padding and the cap included)."""
+        return samples_to_process(self.steps)
+
+    def scaling_rule(self) -> str:
+        """The linear scaling rule, spelled out with this job's numbers."""
+        c, g = self.config, self.steps.global_batch_size
+        factor = g / c.base_batch_size
+        if c.scale_lr:
+            return (f"linear scaling rule: lr {c.lr:g} × global batch {g} / base_batch_size "
+                    f"{c.base_batch_size} (×{factor:g}) = {self.effective_lr:g}")
+        return (f"scale_lr is off: lr {c.lr:g} is used as given (with --hp scale_lr=true, global batch "
+                f"{g} / base_batch_size {c.base_batch_size} would make it ×{factor:g} = "
+                f"{c.lr * factor:g})")
+
+    def to_dict(self) -> dict[str, Any]:
+        s, c = self.steps, self.config
+        cost: dict[str, Any]
+        if self.cost is None:
+            cost = {"price_per_hour": None, "upper_bound": None, "expected": None,
+                    "note": "local job: no AWS charges"}
+        else:
+            cost = self.cost.to_dict()
+        return {
+            "entrypoint": self.spec.entrypoint,
+            "reference_entrypoint": self.spec.uses_reference_entrypoint,
+            "local": self.local,
+            "channel_samples": self.channel_samples,
+            "holdout_samples": self.holdout,
+            "samples": s.samples,
+            "batch_size": s.batch_size,
+            "grad_accum_steps": s.grad_accum_steps,
+            "world_size": s.world_size,
+            "global_batch_size": s.global_batch_size,
+            "per_process_samples": s.per_process_samples,
+            "epochs": s.epochs,
+            "drop_last": s.drop_last,
+            "max_steps": s.max_steps,
+            "iterations_per_epoch": s.iterations_per_epoch,
+            "total_iterations": s.total_iterations,
+            "optimizer_steps_per_epoch": s.optimizer_steps_per_epoch,
+            "total_optimizer_steps": s.total_optimizer_steps,
+            "epochs_to_run": s.epochs_to_run,
+            "warmup_steps": self.warmup_steps,
+            "lr": c.lr,
+            "scale_lr": c.scale_lr,
+            "base_batch_size": c.base_batch_size,
+            "effective_lr": self.effective_lr,
+            "lr_scaling": self.scaling_rule(),
+            "lr_schedule": c.lr_schedule,
+            "schedule": {
+                "base_lr": self.schedule.base_lr,
+                "schedule": self.schedule.schedule,
+                "total_steps": self.schedule.total_steps,
+                "steps_per_epoch": self.schedule.steps_per_epoch,
+                "step_size": self.schedule.step_size,
+                "gamma": self.schedule.gamma,
+                "min_lr": self.schedule.min_lr,
+                "warmup_steps": self.schedule.warmup_steps,
+                "warmup_start_factor": self.schedule.warmup_start_factor,
+            },
+            "lr_per_step": list(self.lr_per_step),
+            "header_lines": s.header_lines(),
+            "instance_type": self.instance_type,
+            "instance_count": self.instance_count,
+            "processes_per_host": self.processes_per_host,
+            "gpus_per_host": self.gpus_per_host,
+            "samples_to_process": self.samples_to_process,
+            "throughput": self.throughput,
+            "throughput_source": self.throughput_source,
+            "expected_seconds": self.expected_seconds,
+            "cost": cost,
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
+
+
+def samples_to_process(s: steps.StepPlan) -> int:
+    """Examples read over the run by all processes: sampler padding, drop_last and max_steps included."""
+    per_epoch = min(s.per_process_samples, s.iterations_per_epoch * s.batch_size)
+    full = per_epoch * s.world_size * s.epochs
+    return round(full * s.total_optimizer_steps / s.uncapped_optimizer_steps)
+
+
+def train_config(spec: JobSpec) -> TrainConfig:
+    """The reference entrypoint's config for the spec's typed hyperparameters (defaults elsewhere)."""
+    try:
+        return config_from_mapping(spec.hyperparameters)
+    except HyperparameterError as e:
+        raise SpecError(str(e)) from None
+
+
+def default_world_size(spec: JobSpec) -> tuple[int, int, int]:
+    """(world size, processes per host, GPUs per host): processes default to the GPUs, at least 1."""
+    gpus = lookup(spec.compute.instance_type).gpus if spec.compute.instance_type else 0
+    per_host = spec.compute.processes_per_host or max(1, gpus)
+    return spec.compute.instance_count * per_host, per_host, gpus
+
+
+def make_plan(
+    spec: JobSpec,
+    *,
+    samples: int,
+    world_size: int | None = None,
+    price_per_hour: float | None = None,
+    throughput: float | None = None,
+    local: bool = False,
+    spot_savings: float = DEFAULT_SPOT_SAVINGS,
+    throughput_source: str | None = None,
+) -> Plan:
+    """Plan ``spec`` for a train channel of ``samples`` examples. Pure; raises SpecError.
+
+    ``world_size`` overrides ``instance_count × processes_per_host`` (processes default to the
+    instance type's GPUs, at least 1). ``price_per_hour`` (USD per instance, on-demand) overrides
+    the catalogue. ``throughput`` is samples/s per instance and yields the expected duration and
+    cost. ``local`` drops the cost and treats spot as not applicable. With the reference entrypoint
+    and no ``validation`` (or ``val``) channel, ``val_fraction`` of the examples is held out, as
+    the script does.
+    """
+    config = train_config(spec)
+    default_ws, per_host, gpus = default_world_size(spec)
+    ws = default_ws if world_size is None else world_size
+
+    train_samples = samples
+    if spec.uses_reference_entrypoint:
+        try:
+            train_samples = planning.training_samples(
+                samples, any(name in spec.data for name in VALIDATION_CHANNELS), config.val_fraction)
+        except ValueError as e:
+            raise SpecError(f"train channel: {e}", "add a validation channel or more examples") from None
+    try:
+        run = planning.plan_run(config, train_samples, ws)
+    except ValueError as e:
+        raise _spec_error(config, train_samples, ws, e) from None
+    step_plan, schedule = run.steps, run.schedule
+
+    seconds = None
+    if throughput is not None:
+        try:
+            seconds = expected_seconds(samples_to_process(step_plan), throughput,
+                                       spec.compute.instance_count)
+        except ValueError as e:
+            raise SpecError(str(e), "pass --throughput SAMPLES_PER_SECOND (> 0)") from None
+    cost = None if local else _cost(spec, price_per_hour, spot_savings, seconds)
+    plan = Plan(
+        spec=spec, config=config, channel_samples=samples, steps=step_plan,
+        holdout=samples - train_samples,
+        instance_type=spec.compute.instance_type, instance_count=spec.compute.instance_count,
+        processes_per_host=per_host if world_size is None else max(1, ws // spec.compute.instance_count),
+        gpus_per_host=gpus, warmup_steps=run.warmup_steps, effective_lr=run.effective_lr,
+        schedule=schedule,
+        lr_per_step=schedules.lr_per_step(schedule), local=local, cost=cost,
+        throughput=throughput, throughput_source=throughput_source if throughput else None,
+        expected_seconds=seconds,
+    )
+    return replace(plan, warnings=plan_warnings(plan))
+
+
+def _spec_error(config: TrainConfig, samples: int, world_size: int, error: ValueError) -> SpecError:
+    """The shared recipe's ValueError as a SpecError, spelling out warmup-versus-run in full."""
+    try:
+        step_plan = steps.StepPlan(
+            samples=samples, batch_size=config.batch_size, epochs=config.epochs,
+            drop_last=config.drop_last, grad_accum_steps=config.grad_accum_steps,
+            world_size=world_size, max_steps=config.max_steps)
+        warmup = steps.resolve_warmup_steps(
+            config.warmup_steps, config.warmup_epochs, step_plan.optimizer_steps_per_epoch)
+    except ValueError:
+        return SpecError(str(error))
+    total = step_plan.total_optimizer_steps
+    if warmup < total:
+        remedy = "lower min_lr or base_batch_size" if config.scale_lr and "min_lr" in str(error) else None
+        return SpecError(str(error), remedy)
+    given = (f"warmup_epochs={config.warmup_epochs:g}" if config.warmup_epochs > 0
+             else f"warmup_steps={config.warmup_steps}")
+    capped = ", capped by max_steps" if total < step_plan.uncapped_optimizer_steps else ""
+    return SpecError(
+        f"warmup ({given}: {warmup} optimizer steps) is not shorter than the run "
+        f"({total} optimizer steps: {step_plan.optimizer_steps_per_epoch} per epoch × "
+        f"{step_plan.epochs} epochs{capped})",
+        "shorten the warmup (about 5-10 % of the steps is usual) or train for more epochs",
+    )
+
+
+def _cost(
+    spec: JobSpec, price_per_hour: float | None, spot_savings: float, seconds: float | None
+) -> CostEstimate:
+    itype = spec.compute.instance_type
+    if price_per_hour is not None:
+        price, source = price_per_hour, "given with --price-per-hour"
+    elif itype is None:
+        price, source = None, "no instance type (pass --instance TYPE)"
+    else:
+        price = lookup(itype).price_per_hour
+        source = (f"{PRICE_SOURCE}, {PRICE_DATE}" if price is not None
+                  else f"no price for {itype} in the bundled catalogue (pass --price-per-hour USD)")
+    try:
+        return CostEstimate(
+            instance_type=itype, instance_count=spec.compute.instance_count, price_per_hour=price,
+            price_source=source, max_run_seconds=spec.spot.max_run,
+            spot=spec.spot_enabled(cloud=True), spot_savings=spot_savings, expected_seconds=seconds,
+        )
+    except ValueError as e:
+        raise SpecError(str(e)) from None
+
+
+def plan_warnings(plan: Plan) -> list[PlanWarning]:
+    """What a careful engineer would point out before launch."""
+    s = plan.steps
+    out: list[PlanWarning] = []
+    where = " per process" if s.world_size > 1 else ""
+    if s.per_process_samples < s.batch_size:
+        out.append(PlanWarning(
+            "batch-larger-than-dataset",
+            f"batch_size {s.batch_size} is larger than the {s.per_process_samples} training "
+            f"examples{where}: every epoch is a single partial batch of {s.per_process_samples}",
+        ))
+    remainder = s.per_process_samples % s.batch_size
+    if (not s.drop_last and remainder and s.iterations_per_epoch > 1
+            and remainder < max(4, s.batch_size * 0.1)):
+        out.append(PlanWarning(
+            "small-last-batch",
+            f"the last batch of each epoch holds only {remainder} example"
+            f"{'s' if remainder != 1 else ''}{where} (of {s.batch_size}): BatchNorm statistics "
+            f"from it are noisy (and fail with 1); consider --hp drop_last=true",
+        ))
+    if plan.warmup_steps > LONG_WARMUP_FRACTION * s.total_optimizer_steps:
+        share = plan.warmup_steps / s.total_optimizer_steps
+        out.append(PlanWarning(
+            "long-warmup",
+            f"warmup takes {plan.warmup_steps} of {s.total_optimizer_steps} optimizer steps "
+            f"({share:.0%}); more than {LONG_WARMUP_FRACTION:.0%} leaves little time at the peak LR",
+        ))
+    if not plan.local and plan.spec.spot_enabled(cloud=True):
+        message = spot_checkpoint_warning(plan)
+        if message:
+            out.append(PlanWarning("spot-without-checkpoints", message))
+    if plan.cost is not None and plan.cost.exceeds_max_run:
+        from launcher.cost import format_duration
+
+        assert plan.cost.expected_seconds is not None
+        out.append(PlanWarning(
+            "max-run-too-short",
+            f"the expected training time ({format_duration(plan.cost.expected_seconds)}) exceeds "
+            f"max_run ({format_duration(plan.cost.max_run_seconds)}): SageMaker would stop the job "
+            f"first; raise --max-run",
+        ))
+    if plan.gpus_per_host > 0 and s.batch_size % TENSOR_CORE_MULTIPLE:
+        out.append(PlanWarning(
+            "batch-not-multiple-of-8",
+            f"batch_size {s.batch_size} is not a multiple of {TENSOR_CORE_MULTIPLE}: tensor cores "
+            f"run mixed-precision matrix multiplies fastest on multiples of 8",
+        ))
+    return out
+
+
+def spot_checkpoint_warning(plan: Plan) -> str | None:
+    """Why a spot interruption would restart this job from scratch, or None when it would resume.
+
+    SageMaker syncs ``/opt/ml/checkpoints`` with the checkpoint URI (the SageMaker backend sets one
+    for every spot job), but only the script decides whether anything is saved there and resumed.
+    The reference entrypoint saves every ``checkpoint_every_steps`` optimizer steps and at each
+    epoch end; a user script is taken at its word only when a checkpoint URI is given explicitly.
+    """
+    spec, s = plan.spec, plan.steps
+    if not spec.uses_reference_entrypoint:
+        if spec.spot.checkpoint_s3_uri:
+            return None
+        return (f"spot training with your own {spec.entrypoint}: an interruption restarts it from "
+                "scratch unless it saves checkpoints in /opt/ml/checkpoints and resumes from them; "
+                "set --checkpoint-s3-uri once it does, or use --no-spot")
+    every = plan.config.checkpoint_every_steps or s.optimizer_steps_per_epoch
+    first = min(every, s.optimizer_steps_per_epoch)
+    if first < s.total_optimizer_steps:
+        return None
+    return (f"spot training that saves no checkpoint before it ends ({s.total_optimizer_steps} "
+            f"optimizer steps, checkpoint_every_steps {plan.config.checkpoint_every_steps}, one "
+            "epoch): an interruption restarts from step 0; lower --hp checkpoint_every_steps")
