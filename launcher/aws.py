@@ -17,11 +17,15 @@ if TYPE_CHECKING:
 
 def make_session(region: str | None = None, profile: str | None = None) -> boto3.Session:
     """A boto3 session from the usual sources (flags, env, AWS config); fails with a remedy."""
+    import os
+
     import boto3
     import botocore.exceptions
 
+    # botocore reads AWS_DEFAULT_REGION only; AWS_REGION is what most tools (and SageMaker) set.
+    region = region or os.environ.get("AWS_REGION") or None
     try:
-        session = boto3.Session(region_name=region or None, profile_name=profile or None)
+        session = boto3.Session(region_name=region, profile_name=profile or None)
     except botocore.exceptions.ProfileNotFound as e:
         raise AwsError(str(e), "check --profile / AWS_PROFILE against ~/.aws/config") from e
     if not session.region_name:

@@ -30,6 +30,7 @@ def _default_home(environ: Mapping[str, str]) -> Path:
 
 @dataclass
 class Environment:
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
