@@ -8,7 +8,6 @@ Results go to stdout, progress and prompts to stderr.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from launcher.context import Environment
@@ -92,12 +91,8 @@ def _usage(parser: argparse.ArgumentParser, env: Environment) -> int:
 # --- shared helpers -----------------------------------------------------------------------------
 
 
-def _stdin(env: Environment) -> Any:
-    return getattr(env, "stdin", None) or sys.stdin
-
-
 def _interactive(env: Environment) -> bool:
-    isatty = getattr(_stdin(env), "isatty", None)
+    isatty = getattr(env.stdin, "isatty", None)
     return bool(env.stdout_isatty) and bool(isatty and isatty())
 
 
@@ -110,7 +105,7 @@ def _require_confirmable(args: argparse.Namespace, env: Environment, what: str) 
 def _ask(env: Environment, question: str) -> bool:
     env.stderr.write(f"{question} [y/N] ")
     env.stderr.flush()
-    return _stdin(env).readline().strip().lower() in ("y", "yes")
+    return env.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def _session(args: argparse.Namespace, config_region: str | None, prefer_config: bool) -> Any:
