@@ -180,7 +180,9 @@ class LocalBackend:
             self._stage(spec, job, hosts, configs, source, desc)
             return self._train_and_finish(spec, job, hosts, configs, source, desc, nproc)
         except KeyboardInterrupt:
-            self._finish(job, desc, JobStatus.STOPPED, "Stopped", "interrupted from the keyboard")
+            staged = job.host_layout(hosts[0]).model_dir.is_dir()
+            self._finish(job, desc, JobStatus.STOPPED, "Stopped", "interrupted from the keyboard",
+                         spec=spec if staged else None, hosts=hosts if staged else None)
             raise
         except BaseException as e:
             self._finish(job, desc, JobStatus.FAILED, "Failed", f"launcher error: {e}")
@@ -263,10 +265,12 @@ class LocalBackend:
                 m.restore()
                 m.start()
             self._transition(job, desc, "Training", "" if attempt == 0 else f"restart {attempt}")
-            codes, ended_by = self._run_attempt(spec, job, hosts, configs, nproc, parser, desc,
-                                                interrupter, attempt)
-            for m in mirrors:
-                m.stop()
+            try:
+                codes, ended_by = self._run_attempt(spec, job, hosts, configs, nproc, parser, desc,
+                                                    interrupter, attempt)
+            finally:
+                for m in mirrors:  # the last pass also runs on Ctrl-C: nothing written is lost
+                    m.stop()
             if ended_by == "stop":
                 desc.metrics = dict(parser.last)
                 return self._finish(job, desc, JobStatus.STOPPED, "Stopped", "stop requested",
@@ -343,6 +347,7 @@ class LocalBackend:
         except KeyboardInterrupt:
             group.kill()
             group.wait()
+            job.pid_path.unlink(missing_ok=True)
             raise
         codes = group.wait()
         job.pid_path.unlink(missing_ok=True)
