@@ -26,7 +26,8 @@ S3_URI_RE = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/
 TAG_RE = re.compile(r"^[\w\s.:/=+\-@]*$")
 ENV_KEY_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED_CHANNELS = frozenset({"code", "sm_drivers"})  # the SDK's own channels
-MAX_CHANNELS = 20
+MAX_CHANNELS = 18  # SageMaker allows 20 and the SDK adds `code` and `sm_drivers`
+MAX_USER_TAGS = 47  # SageMaker allows 50 in all; the launcher adds up to 3
 MAX_RUNTIME_SECONDS = 28 * 24 * 3600
 DEFAULT_MAX_WAIT_FACTOR = 2
 
@@ -191,7 +192,8 @@ class JobSpec(_Closed):
     @classmethod
     def _channels(cls, v: dict[str, str]) -> dict[str, str]:
         if len(v) > MAX_CHANNELS:
-            raise ValueError(f"{len(v)} data channels; SageMaker accepts at most {MAX_CHANNELS}")
+            raise ValueError(f"{len(v)} data channels; at most {MAX_CHANNELS} (SageMaker's 20 less "
+                             "the SDK's code and sm_drivers)")
         for name, location in v.items():
             if not CHANNEL_RE.match(name):
                 raise ValueError(f"channel name {name!r}: use 1-64 letters, digits, '.', '-' or '_'")
@@ -213,8 +215,9 @@ class JobSpec(_Closed):
     @field_validator("tags")
     @classmethod
     def _tags(cls, v: dict[str, str]) -> dict[str, str]:
-        if len(v) > 50:
-            raise ValueError(f"{len(v)} tags; SageMaker accepts at most 50 (the launcher adds 2)")
+        if len(v) > MAX_USER_TAGS:
+            raise ValueError(
+                f"{len(v)} tags; at most {MAX_USER_TAGS} (SageMaker's 50 less the launcher's own)")
         for key, value in v.items():
             if not 1 <= len(key) <= 128 or len(value) > 256 or not TAG_RE.match(key + value):
                 raise ValueError(

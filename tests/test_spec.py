@@ -33,7 +33,7 @@ def ok(**values):
     ({"data": {"train": "s3://Bad_Bucket/x"}}, "malformed S3 URI"),
     ({"data": {"code": "/tmp"}}, "reserved"),
     ({"data": {"bad name": "/tmp"}}, "channel name"),
-    ({"data": {f"c{i}": "/tmp" for i in range(21)}}, "at most 20"),
+    ({"data": {f"c{i}": "/tmp" for i in range(19)}}, "at most 18"),
     ({"job_name": "bad_name"}, "not a valid SageMaker job name"),
     ({"job_name": "x" * 64}, "not a valid SageMaker job name"),
     ({"extra_hyperparameters": {"name": "it's"}}, "single quote"),
