@@ -167,7 +167,10 @@ def list_jobs(args: argparse.Namespace, env: Environment) -> int:
         return 0
     from rich.table import Table
 
-    table = Table("job", "backend", "status", "created", "metrics")
+    table = Table()
+    table.add_column("job", no_wrap=True)  # names must stay copy-pasteable
+    for header in ("backend", "status", "created", "metrics"):
+        table.add_column(header)
     for d in jobs:
         metrics = " ".join(f"{k}={v:.4g}" for k, v in list(d.metrics.items())[:3])
         table.add_row(d.name, d.backend, str(d.status), (d.created or "")[:19], metrics)
