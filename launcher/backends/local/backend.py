@@ -375,7 +375,7 @@ class LocalBackend:
                 reason: str | None = None, *, spec: JobSpec | None = None,
                 hosts: list[str] | None = None, started: float | None = None) -> JobDescription:
         if started is not None:
-            desc.training_seconds = desc.billable_seconds = int(round(time.monotonic() - started))
+            desc.training_seconds = int(round(time.monotonic() - started))  # nothing is billed here
         if spec is not None and hosts is not None:
             self._transition(job, desc, "Uploading", "model.tar.gz and output.tar.gz")
             output = spec.output or str(self.store.root)
