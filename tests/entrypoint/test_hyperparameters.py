@@ -173,11 +173,12 @@ def test_every_field_is_documented() -> None:
     assert all(HYPERPARAMETER_DOCS[n] and "\n" not in HYPERPARAMETER_DOCS[n] for n in names)
 
 
-def test_docs_table_matches_the_code() -> None:
-    """docs/entrypoint.md lists every hyperparameter with its real default and description."""
+@pytest.mark.parametrize("doc", ["docs/entrypoint.md", "README.md"])
+def test_docs_table_matches_the_code(doc: str) -> None:
+    """The docs list every hyperparameter with its real default and description."""
     from ep_harness import REPO
 
-    text = (REPO / "docs" / "entrypoint.md").read_text()
+    text = (REPO / doc).read_text()
     defaults = TrainConfig()
     for f in fields(TrainConfig):
         value = getattr(defaults, f.name)

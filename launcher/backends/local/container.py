@@ -252,6 +252,11 @@ def stage_local_channel(source: Path, dest: Path) -> int:
             shutil.copy2(src, dst)
             dst.chmod(0o444)
         total += dst.stat().st_size
+    # Read-only directories: the script cannot add, rename or delete channel files (File mode data
+    # is input). Root ignores modes, and a hard link still shares its inode with the original.
+    for d in sorted((p for p in dest.rglob("*") if p.is_dir()), reverse=True):
+        d.chmod(0o555)
+    dest.chmod(0o555)
     return total
 
 
@@ -262,6 +267,8 @@ def deviations(cfg: ContainerConfig, layout: HostLayout) -> list[Deviation]:
         Deviation("hostname", "EC2 name; algo-N in resourceconfig", "this machine's name"),
         Deviation("image", "PyTorch DLC (python3 of the image)", "this machine's Python and packages"),
         Deviation("sm_drivers channel", "24 SDK driver files", "an empty directory"),
+        Deviation("local channels", "downloaded copies",
+                  "hard links (copies across filesystems) in read-only directories"),
         Deviation("instance type", cfg.instance_type, "nominal; CPU/GPU counts are this machine's"),
         Deviation("stop", "SIGTERM to PID 1 (ignored), SIGKILL after 120 s",
                   "SIGKILL of the process group at once"),
