@@ -67,11 +67,21 @@ class TrackingInterrupter(Interrupter):
     def lost_iterations(self) -> list[int]:
         """Per interruption: steps reached before the kill that the next attempt had to redo."""
         lost = []
-        for before, after in zip(self.attempts, self.attempts[1:], strict=False):
+        for i, before in enumerate(self.attempts):
             if before.killed_at is None:
                 continue
-            lost.append(max(0, before.last_step - (after.resumed_step or 0)))
+            lost.append(max(0, before.last_step - self._resumed_after(i)))
         return lost
+
+    def _resumed_after(self, i: int) -> int:
+        """The step the work after attempt i resumed from: a later attempt killed before it logged
+        its resume line restored the same checkpoints, so look further."""
+        for later in self.attempts[i + 1:]:
+            if later.resumed_step is not None:
+                return later.resumed_step
+            if later.last_step > 0:  # made progress without resuming: started from scratch
+                return 0
+        return 0
 
     def restart_seconds(self) -> float:
         """Wall time from each kill until the restarted script made progress again."""

@@ -75,8 +75,14 @@ class CheckpointMirror:
     # -- sync -----------------------------------------------------------------------------------
 
     def restore(self) -> int:
-        """Remote → local before the script starts; returns the number of files restored."""
-        self.local.mkdir(parents=True, exist_ok=True)
+        """Remote → local before the script starts; returns the number of files restored.
+
+        A restarted container starts with an empty checkpoint dir: only what reached the remote
+        comes back, so local leftovers of the killed attempt are removed first."""
+        if self.local.exists():
+            shutil.rmtree(self.local)
+        self.local.mkdir(parents=True)
+        self._synced.clear()
         files = self._remote_files()
         for rel in files:
             dest = self.local / rel
