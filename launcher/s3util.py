@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 from launcher.spec import parse_s3_uri
 
 log = logging.getLogger(__name__)
-Progress = Callable[[int], None]  # bytes transferred since the last call
+Progress = Callable[[str, int, int], None]  # (label, bytes done, bytes total)
 
 
 def list_objects(s3: Any, uri: str) -> list[dict[str, Any]]:
@@ -23,10 +24,20 @@ def list_objects(s3: Any, uri: str) -> list[dict[str, Any]]:
 
 
 def download_prefix(s3: Any, uri: str, dest: Path, progress: Progress | None = None,
-                    max_workers: int = 8) -> tuple[int, int]:
+                    label: str = "", max_workers: int = 8) -> tuple[int, int]:
     """File-mode semantics: every object under the prefix, keys relative to it; (files, bytes)."""
     bucket, prefix = parse_s3_uri(uri)
     objects = [o for o in list_objects(s3, uri) if not o["Key"].endswith("/")]
+    total = sum(int(o.get("Size", 0)) for o in objects)
+    done = 0
+    lock = threading.Lock()
+
+    def advance(n: int) -> None:
+        nonlocal done
+        with lock:
+            done += n
+            if progress is not None:
+                progress(label or uri, done, total)
 
     def fetch(obj: dict[str, Any]) -> int:
         # Keys relative to the prefix, as File mode lays them out; a URI naming one object keeps
@@ -34,7 +45,7 @@ def download_prefix(s3: Any, uri: str, dest: Path, progress: Progress | None = N
         rel = obj["Key"][len(prefix):].lstrip("/") or obj["Key"].rsplit("/", 1)[-1]
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(bucket, obj["Key"], str(target), Callback=progress)
+        s3.download_file(bucket, obj["Key"], str(target), Callback=advance)
         return int(obj.get("Size", 0))
 
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
@@ -42,7 +53,7 @@ def download_prefix(s3: Any, uri: str, dest: Path, progress: Progress | None = N
     return len(sizes), sum(sizes)
 
 
-def upload_file(s3: Any, path: Path, uri: str, progress: Progress | None = None) -> None:
+def upload_file(s3: Any, path: Path, uri: str) -> None:
     bucket, key = parse_s3_uri(uri)
-    s3.upload_file(str(path), bucket, key, Callback=progress)
+    s3.upload_file(str(path), bucket, key)
     log.info("uploaded %s to %s", path, uri)

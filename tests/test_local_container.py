@@ -183,3 +183,15 @@ def test_bad_input_fails_before_a_job_exists(cli_env, tmp_path, bad):
     assert rc == 2, cli_env.err
     assert cli_env.err.startswith("error: ") and "Traceback" not in cli_env.err
     assert not (cli_env.home / "jobs").exists() or not any((cli_env.home / "jobs").iterdir())
+
+
+def test_requirements_are_installed_only_when_present_or_named(cli_env, tmp_path):
+    src = make_source(tmp_path)
+    (src / "requirements.txt").write_text("numpy\n")  # already satisfied: no download
+    rc = main(["train", "--local", "--source-dir", str(src), "--entrypoint", "probe.py",
+               "--name", "with-reqs", "--no-spot"], cli_env)
+    assert rc == 0, cli_env.err
+    assert "installing requirements.txt" in cli_env.err
+    rc = main(["train", "--local", "--source-dir", str(src), "--entrypoint", "probe.py",
+               "--name", "missing-reqs", "--requirements", "nope.txt"], cli_env)
+    assert rc == 2 and "requirements file nope.txt is not in the source dir" in cli_env.err

@@ -49,3 +49,24 @@ def test_missing_s3_prefix_fails_clearly(aws, cli_env, tmp_path):
                "--data", "train=s3://data-bucket/nothing/", "--name", "probe-empty"], cli_env)
     assert rc == 2
     assert "nothing under s3://data-bucket/nothing/" in cli_env.err
+
+
+def test_s3_channel_download_reports_progress(aws, tmp_path):
+    from launcher.backends.local.backend import LocalBackend, LocalOptions
+    from launcher.settings import resolve_spec
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="data-bucket")
+    body = _npz_bytes(50)
+    s3.put_object(Bucket="data-bucket", Key="p/train/a.npz", Body=body)
+    s3.put_object(Bucket="data-bucket", Key="p/train/b.npz", Body=body)
+    calls: list[tuple[str, int, int]] = []
+    src = make_source(tmp_path)
+    spec = resolve_spec(config_path=tmp_path / "none.toml", environ={}, flags={
+        "source_dir": str(src), "entrypoint": "probe.py", "data": {"train": "s3://data-bucket/p/train/"},
+        "spot": {"enabled": False}}).spec
+    backend = LocalBackend(tmp_path / "jobs", options=LocalOptions(num_gpus=0),
+                           progress=lambda *a: calls.append(a))
+    assert backend.submit(spec, "progress-job").status == "Completed"
+    assert calls and calls[-1] == ("train (algo-1)", 2 * len(body), 2 * len(body))
+    assert all(done <= total for _, done, total in calls)

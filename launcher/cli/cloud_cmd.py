@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from launcher.cli.output import console, emit_json
+from launcher.cli.output import TransferProgress, console, emit_json
 from launcher.cli.spec_args import resolve_from_args
 from launcher.context import Environment
 from launcher.errors import JobFailedError, LauncherError
@@ -30,32 +30,6 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000  # type: ignore[assignment]
     return str(n)
-
-
-class _Progress:
-    """A rich progress bar per uploaded item on a terminal; silent otherwise."""
-
-    def __init__(self, env: Environment) -> None:
-        self.env = env
-        self.bar: Any = None
-        self.tasks: dict[str, Any] = {}
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        if not self.env.stdout_isatty:
-            return
-        if self.bar is None:
-            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
-            self.bar = Progress(TextColumn("upload {task.description}"), BarColumn(), DownloadColumn(),
-                                console=console(self.env, stderr=True), transient=True)
-            self.bar.start()
-        if label not in self.tasks:
-            self.tasks[label] = self.bar.add_task(label, total=total or 1)
-        self.bar.update(self.tasks[label], completed=done if total else 1)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def _dry_run(spec: JobSpec, job_name: str, env: Environment) -> int:
@@ -128,7 +102,7 @@ def run_cloud_train(args: argparse.Namespace, env: Environment) -> int:
 
     _quiet_sdk(args)
     as_json = bool(getattr(args, "json", False))
-    progress = _Progress(env)
+    progress = TransferProgress(env, "upload")
     backend = make_sagemaker_backend(spec.aws, cwd=env.cwd, progress=progress)
     try:
         desc = backend.submit(spec, job_name)

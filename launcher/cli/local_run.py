@@ -9,7 +9,7 @@ from pathlib import Path
 
 from launcher.backends.base import JobDescription, JobStatus
 from launcher.backends.local.backend import Interrupter, LocalOptions
-from launcher.cli.output import console, emit_json
+from launcher.cli.output import TransferProgress, console, emit_json
 from launcher.cli.spec_args import resolve_from_args
 from launcher.cli.summary import render_summary
 from launcher.context import Environment
@@ -67,7 +67,7 @@ def run_local_train(args: argparse.Namespace, env: Environment) -> int:
     if args.simulate_interruptions or args.verify:
         return run_local_drill(args, env, spec, job_name, options, echo, notify)
     backend = LocalBackend(env.jobs_dir, environ=dict(env.environ), cwd=env.cwd, echo=echo,
-                           notify=notify, options=options)
+                           notify=notify, options=options, progress=TransferProgress(env, "download"))
     notify(f"job {job_name} (local) → {env.jobs_dir / job_name}")
     desc = backend.submit(spec, job_name)
     remember_throughput(env, spec, desc)

@@ -21,3 +21,38 @@ def console(env: Environment, *, stderr: bool = False) -> Console:
     stream = env.stderr if stderr else env.stdout
     return Console(file=stream, force_terminal=bool(env.stdout_isatty), highlight=False,
                    soft_wrap=True)
+
+
+class TransferProgress:
+    """`progress(label, bytes_done, bytes_total)` as a rich bar per item on a terminal; silent
+    otherwise. The bar goes away once every item is done, before the job's own output streams."""
+
+    def __init__(self, env: Environment, verb: str) -> None:
+        self.env = env
+        self.verb = verb
+        self.bar: Any = None
+        self.tasks: dict[str, Any] = {}
+        self.left: dict[str, bool] = {}
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if not self.env.stdout_isatty:
+            return
+        if self.bar is None:
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+            self.bar = Progress(TextColumn(f"{self.verb} {{task.description}}"), BarColumn(),
+                                DownloadColumn(), console=console(self.env, stderr=True), transient=True)
+            self.bar.start()
+        if label not in self.tasks:
+            self.tasks[label] = self.bar.add_task(label, total=total or 1)
+        self.bar.update(self.tasks[label], completed=done if total else 1)
+        self.left[label] = bool(total) and done < total
+        if not any(self.left.values()):
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+            self.tasks.clear()
+            self.left.clear()

@@ -102,6 +102,7 @@ class LocalBackend:
         notify: Callable[[str], None] | None = None,
         s3_factory: Callable[[], Any] | None = None,
         options: LocalOptions | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
         self.store = JobStore(jobs_root)
         self.environ = dict(os.environ if environ is None else environ)
@@ -111,6 +112,7 @@ class LocalBackend:
         self._s3_factory = s3_factory
         self._s3: Any = None
         self.options = options or LocalOptions()
+        self.progress = progress  # (label, bytes done, bytes total) of S3 channel downloads
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -201,7 +203,8 @@ class LocalBackend:
             for name, location in spec.data.items():
                 dest = layout.channel_dir(name)
                 if is_s3_uri(location):
-                    files, size = download_prefix(self.s3(), location, dest)
+                    files, size = download_prefix(self.s3(), location, dest, self.progress,
+                                                  f"{name} ({host})")
                     if files == 0:
                         raise SpecError(f"data channel {name!r}: nothing under {location}")
                 else:
