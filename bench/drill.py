@@ -43,7 +43,7 @@ from typing import Any
 
 import _common as c
 
-from launcher.drill import TrackingInterrupter
+from launcher.drill import RandomInterrupter, TrackingInterrupter
 
 JOB = {"epochs": 3, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "lr_schedule": "cosine",
        "warmup_epochs": 1, "model": "mlp", "log_every_steps": 1, "checkpoint_every_steps": 5}
@@ -87,16 +87,8 @@ class TrainingPhaseInterrupter(Recorder):
         return time.monotonic() - a.resumed_at >= self.fractions[i] * self.train_seconds * left
 
 
-class WallInterrupter(Recorder):
+class WallInterrupter(RandomInterrupter, Recorder):
     """Kill attempt i `delays[i]` seconds after its process started (the CLI's rule)."""
-
-    def __init__(self, delays: list[float]) -> None:
-        super().__init__()
-        self.delays = delays
-
-    def should_kill(self, elapsed: float, line: str | None) -> bool:
-        i = len(self.attempts) - 1
-        return 0 <= i < len(self.delays) and elapsed >= self.delays[i]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -21,19 +21,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from launcher.backends.base import JobDescription, JobStatus, Transition
+from launcher.backends.base import JobDescription, JobStatus, Transition, now_iso
 from launcher.backends.local import container as ct
 from launcher.backends.local.artifacts import publish_artifacts
 from launcher.backends.local.checkpoint_sync import CheckpointMirror
+from launcher.backends.local.commands import LocalJobCommands
 from launcher.backends.local.process import HostCommand, ProcessGroup
 from launcher.backends.local.store import JobDir, JobStore
-from launcher.errors import JobNotFoundError, SpecError
+from launcher.errors import SpecError
 from launcher.metrics import MetricParser, effective_definitions
 from launcher.packaging import package_source, safe_extract
 from launcher.s3util import download_prefix
@@ -44,10 +44,6 @@ log = logging.getLogger(__name__)
 DEFAULT_REGION = "us-east-1"
 NOMINAL_INSTANCE_TYPE = "ml.m5.xlarge"
 RECORD_EVERY_S = 2.0
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class Interrupter:
@@ -89,7 +85,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class LocalBackend:
+class LocalBackend(LocalJobCommands):
     name = "local"
 
     def __init__(
@@ -393,103 +389,3 @@ class LocalBackend:
         desc.ended = now_iso()
         self._transition(job, desc, secondary, reason or "")
         return desc
-
-    # -- job commands -----------------------------------------------------------------------------
-
-    def wait(self, job_name: str) -> JobDescription:
-        return self.describe(job_name)  # local jobs run in the foreground
-
-    def describe(self, job_name: str) -> JobDescription:
-        return self.store.get(job_name).load()
-
-    def list_jobs(self, status: JobStatus | None = None, limit: int = 20) -> list[JobDescription]:
-        found = []
-        for job in self.store.all():
-            desc = job.load()
-            if status is None or desc.status == status:
-                found.append(desc)
-            if len(found) >= limit:
-                break
-        return found
-
-    def logs(self, job_name: str, follow: bool = False, poll: float = 0.5) -> Iterator[str]:
-        job = self.store.get(job_name)
-        hosts = sorted(p.stem for p in job.logs_dir.glob("*.log")) or ["algo-1"]
-        multi = len(hosts) > 1
-        positions = dict.fromkeys(hosts, 0)
-        while True:
-            for host in hosts:
-                path = job.log_path(host)
-                if not path.exists():
-                    continue
-                with path.open() as f:
-                    f.seek(positions[host])
-                    while line := f.readline():
-                        if not line.endswith("\n"):
-                            break  # a line still being written: read it next pass
-                        positions[host] = f.tell()
-                        yield f"[{host}] {line.rstrip()}" if multi else line.rstrip()
-            if not follow or job.load().status.terminal:
-                if follow:
-                    follow = False  # one more pass picks up the tail written before the end
-                    continue
-                return
-            time.sleep(poll)
-
-    def stop(self, job_name: str) -> JobDescription:
-        """SIGKILL the job's process groups; the foreground runner records Stopped."""
-        import signal
-
-        job = self.store.get(job_name)
-        desc = job.load()
-        if desc.status.terminal:
-            return desc
-        job.stop_request.write_text(now_iso())
-        pids = [int(p) for p in job.pid_path.read_text().split()] if job.pid_path.exists() else []
-        alive = False
-        for pid in pids:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-                alive = True
-            except ProcessLookupError:
-                pass
-        if not alive:  # the runner is gone too: record the stop ourselves
-            desc.status = JobStatus.STOPPED
-            desc.ended = now_iso()
-            desc.transitions.append(Transition("Stopped", now_iso(), "stopped; no process was running"))
-            desc.secondary_status = "Stopped"
-            job.save(desc)
-            return desc
-        for _ in range(100):  # up to 10 s for the runner to record the end
-            desc = job.load()
-            if desc.status.terminal:
-                return desc
-            time.sleep(0.1)
-        desc.status = JobStatus.STOPPING
-        return desc
-
-    def download(self, job_name: str, to: Path, extract: bool = False) -> list[Path]:
-        import shutil
-        import tarfile
-
-        desc = self.describe(job_name)
-        if not desc.artifacts:
-            raise JobNotFoundError(f"job {job_name!r} has no artifacts (status {desc.status})")
-        to.mkdir(parents=True, exist_ok=True)
-        written: list[Path] = []
-        for location in desc.artifacts.values():
-            target = to / Path(location).name
-            if is_s3_uri(location):
-                from launcher.spec import parse_s3_uri
-
-                bucket, key = parse_s3_uri(location)
-                self.s3().download_file(bucket, key, str(target))
-            else:
-                shutil.copy2(location, target)
-            written.append(target)
-            if extract:
-                dest = to / target.name.removesuffix(".tar.gz")
-                with tarfile.open(target) as tar:
-                    tar.extractall(dest, filter="data")
-                written.append(dest)
-        return written
