@@ -195,3 +195,26 @@ def test_requirements_are_installed_only_when_present_or_named(cli_env, tmp_path
     rc = main(["train", "--local", "--source-dir", str(src), "--entrypoint", "probe.py",
                "--name", "missing-reqs", "--requirements", "nope.txt"], cli_env)
     assert rc == 2 and "requirements file nope.txt is not in the source dir" in cli_env.err
+
+
+def test_local_dry_run_shows_the_container_and_writes_nothing(cli_env, tmp_path):
+    src = make_source(tmp_path)
+    rc = main(["train", "--local", "--dry-run", "--source-dir", str(src), "--entrypoint", "probe.py",
+               "--name", "dry", "--hp", "layers=[1,2]"], cli_env)
+    assert rc == 0, cli_env.err
+    preview = json.loads(cli_env.out)
+    host = preview["hosts"]["algo-1"]
+    assert host["argv"][1:] == ["probe.py", "--layers", "[1, 2]"]
+    assert host["environment"]["TRAINING_JOB_NAME"] == "dry"
+    assert host["environment"]["SM_HP_LAYERS"] == "[1, 2]"
+    assert not (cli_env.home / "jobs").exists()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train", "--hosts", "2"], "--hosts rehearses locally"),
+    (["train", "--verify"], "--verify rehearses locally"),
+    (["train", "--local", "--wait"], "--wait is for cloud jobs"),
+])
+def test_flags_of_the_other_mode_are_refused(cli_env, argv, message):
+    assert main(argv, cli_env) == 2
+    assert message in cli_env.err

@@ -64,6 +64,12 @@ def run_local_train(args: argparse.Namespace, env: Environment) -> int:
         err.print(f"[dim]launch:[/] {message}", markup=True, highlight=False)
 
     options = LocalOptions(num_gpus=gpus)
+    if args.dry_run:
+        preview = LocalBackend(env.jobs_dir, environ=dict(env.environ), cwd=env.cwd,
+                               options=options).preview(spec, job_name)
+        emit_json(env, preview)
+        notify("dry run: nothing was staged or run")
+        return 0
     if args.simulate_interruptions or args.verify:
         return run_local_drill(args, env, spec, job_name, options, echo, notify)
     backend = LocalBackend(env.jobs_dir, environ=dict(env.environ), cwd=env.cwd, echo=echo,

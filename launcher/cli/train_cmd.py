@@ -46,10 +46,19 @@ def job_name_for(spec: JobSpec) -> str:
 
 
 def handle(args: argparse.Namespace, env: Environment) -> int:
+    from launcher.errors import SpecError
+
+    local_only = [flag for flag, given in (("--hosts", args.hosts is not None),
+                                           ("--simulate-interruptions", args.simulate_interruptions),
+                                           ("--verify", args.verify)) if given]
     if not args.local:
+        if local_only:
+            raise SpecError(f"{local_only[0]} rehearses locally", "add --local")
         from launcher.cli.cloud_cmd import run_cloud_train
 
         return run_cloud_train(args, env)
+    if args.wait:
+        raise SpecError("--wait is for cloud jobs", "local jobs always run in the foreground")
     if args.hosts is not None:
         args.instance_count = args.hosts
     from launcher.cli.local_run import run_local_train

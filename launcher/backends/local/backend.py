@@ -138,37 +138,64 @@ class LocalBackend(LocalJobCommands):
             raise SpecError("Pipe input mode is not emulated by the local backend",
                             "use --input-mode File (or FastFile) for local runs")
 
-    def submit(self, spec: JobSpec, job_name: str) -> JobDescription:
-        """Run the job in the foreground and return its final description."""
-        self.validate(spec)
-        job = self.store.create(job_name)
-        job.spec_path.write_text(spec.model_dump_json(indent=2))
+    def _containers(self, spec: JobSpec, job_name: str) -> tuple[dict[str, ct.ContainerConfig], int]:
+        """Each emulated host's container config, and the processes per host."""
         hosts = [f"algo-{i + 1}" for i in range(spec.compute.instance_count)]
         num_gpus = self.options.num_gpus if self.options.num_gpus is not None else count_gpus()
         nproc = spec.compute.processes_per_host or max(num_gpus, 1)
         distributed = nproc > 1 or len(hosts) > 1
-        checkpointing = spec.spot_enabled(cloud=True)
         region = spec.aws.region or self.environ.get("AWS_REGION") or DEFAULT_REGION
+        configs = {
+            host: ct.ContainerConfig(
+                job_name=job_name, region=region,
+                instance_type=spec.compute.instance_type or NOMINAL_INSTANCE_TYPE,
+                hosts=hosts, current_host=host, channels=list(spec.data),
+                hyperparameters=spec.encoded_hyperparameters(), entry_script=spec.entrypoint,
+                environment=spec.environment, checkpointing=spec.spot_enabled(cloud=True),
+                num_gpus=num_gpus, distributed=distributed,
+                processes_per_host=nproc if distributed else None, input_mode=spec.compute.input_mode,
+            )
+            for host in hosts
+        }
+        return configs, nproc
+
+    def preview(self, spec: JobSpec, job_name: str) -> dict[str, Any]:
+        """What `submit` would run, per host (argv, cwd, the SM_* environment); writes nothing."""
+        self.validate(spec)
+        configs, nproc = self._containers(spec, job_name)
+        job = JobDir(self.store.root / job_name)
+        commands = self._commands(spec, job, list(configs), configs, nproc, port=0)
+        return {
+            "job_name": job_name,
+            "job_dir": str(job.path),
+            "hosts": {
+                c.host: {"argv": c.argv, "cwd": str(c.cwd),
+                         "environment": {k: v for k, v in c.env.items()
+                                         if k.startswith(("SM_", "TRAINING_JOB_")) or
+                                         k in spec.environment or k in ("OMP_NUM_THREADS",)}}
+                for c in commands
+            },
+            "deviations": [d.__dict__ for d in ct.deviations(configs[commands[0].host],
+                                                              job.host_layout(commands[0].host))],
+        }
+
+    def submit(self, spec: JobSpec, job_name: str) -> JobDescription:
+        """Run the job in the foreground and return its final description."""
+        self.validate(spec)
+        configs, nproc = self._containers(spec, job_name)
+        hosts = list(configs)
+        checkpointing = spec.spot_enabled(cloud=True)
         source = spec.source_path(self.cwd)
+        job = self.store.create(job_name)
+        job.spec_path.write_text(spec.model_dump_json(indent=2))
         desc = JobDescription(
             name=job_name, backend=self.name, status=JobStatus.IN_PROGRESS, created=now_iso(),
-            instance_type=spec.compute.instance_type or NOMINAL_INSTANCE_TYPE,
+            instance_type=configs[hosts[0]].instance_type,
             instance_count=len(hosts),  # spot pricing does not apply here: no savings to report
         )
         desc.details.update({"job_dir": str(job.path), "processes_per_host": nproc,
                              "source_dir": str(source), "checkpointing": checkpointing})
         self._transition(job, desc, "Starting")
-        configs = {
-            host: ct.ContainerConfig(
-                job_name=job_name, region=region, instance_type=desc.instance_type or "",
-                hosts=hosts, current_host=host, channels=list(spec.data),
-                hyperparameters=spec.encoded_hyperparameters(), entry_script=spec.entrypoint,
-                environment=spec.environment, checkpointing=checkpointing, num_gpus=num_gpus,
-                distributed=distributed, processes_per_host=nproc if distributed else None,
-                input_mode=spec.compute.input_mode,
-            )
-            for host in hosts
-        }
         first = job.host_layout(hosts[0])
         desc.deviations = ct.deviations(configs[hosts[0]], first)
         for d in desc.deviations:
@@ -226,8 +253,9 @@ class LocalBackend(LocalJobCommands):
     # -- training ---------------------------------------------------------------------------------
 
     def _commands(self, spec: JobSpec, job: JobDir, hosts: list[str],
-                  configs: dict[str, ct.ContainerConfig], nproc: int) -> list[HostCommand]:
-        port = free_port()
+                  configs: dict[str, ct.ContainerConfig], nproc: int,
+                  port: int | None = None) -> list[HostCommand]:
+        port = free_port() if port is None else port
         commands = []
         for rank, host in enumerate(ct.sorted_hosts(hosts)):
             layout = job.host_layout(host)
