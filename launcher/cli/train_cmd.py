@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     m = p.add_argument_group("mode")
     m.add_argument("--local", action="store_true", help="run here, without Docker")
     m.add_argument("--dry-run", action="store_true",
-                   help="print the CreateTrainingJob request and exit; no side effects")
+                   help="print what would run and exit, with no side effects (cloud: the "
+                   "CreateTrainingJob request; --local: each host's argv and SM_* environment)")
     m.add_argument("--wait", dest="wait", action="store_true", default=False,
                    help="cloud: stream logs until the job ends, then summarise")
     m.add_argument("--no-wait", dest="wait", action="store_false", help="cloud: return after submit")
