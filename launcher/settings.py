@@ -100,19 +100,23 @@ def load_job_file(path: Path) -> dict[str, Any]:
                 data = tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"job file {path} not found") from None
-    except (tomllib.TOMLDecodeError, ValueError) as e:
-        raise ConfigError(f"cannot parse job file {path}: {e}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"job file {path} is a directory") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read job file {path}: {e.strerror}") from None
+    except Exception as e:  # TOML and YAML parse errors
+        raise ConfigError(f"cannot parse job file {path}: {e}".replace("\n", " ")) from None
     if not isinstance(data, dict):
         raise ConfigError(f"job file {path} must hold a table of settings")
     base = path.parent.resolve()
     for key in PATH_KEYS:
         value = data.get(key)
-        if isinstance(value, str) and not is_s3_uri(value) and not Path(value).expanduser().is_absolute():
-            data[key] = str(base / value)
+        if isinstance(value, str) and not is_s3_uri(value):
+            data[key] = str(base / Path(value).expanduser())
     if isinstance(data.get("data"), dict):
         data["data"] = {
-            name: (loc if not isinstance(loc, str) or is_s3_uri(loc) or Path(loc).is_absolute()
-                   else str(base / loc))
+            name: (loc if not isinstance(loc, str) or is_s3_uri(loc)
+                   else str(base / Path(loc).expanduser()))  # an absolute path replaces base
             for name, loc in data["data"].items()
         }
     return data
@@ -143,7 +147,7 @@ def resolve_spec(
     layers.append(("flag", flags or {}))
     merged, sources = merge(layers)
     if merged.get("source_dir") is None and merged.get("entrypoint", "train.py") == "train.py":
-        given = merged.get("hyperparameters") or {}
+        given = {str(k).replace("-", "_") for k in merged.get("hyperparameters") or {}}
         # Warmup is given in steps or in epochs, not both: a user's choice replaces the demo's.
         demo_hp = {k: v for k, v in DEMO_HYPERPARAMETERS.items()
                    if not (k in WARMUP_KEYS and WARMUP_KEYS & set(given))}

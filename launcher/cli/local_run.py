@@ -57,8 +57,11 @@ def run_local_train(args: argparse.Namespace, env: Environment) -> int:
 
     def echo(line: str) -> None:
         if not out_is_json:
-            env.stdout.write(line + "\n")
-            env.stdout.flush()
+            try:
+                env.stdout.write(line + "\n")
+                env.stdout.flush()
+            except BrokenPipeError:  # `| head`: stop echoing, keep training and logging
+                pass
 
     def notify(message: str) -> None:
         err.print(f"[dim]launch:[/] {message}", markup=True, highlight=False)
@@ -71,13 +74,29 @@ def run_local_train(args: argparse.Namespace, env: Environment) -> int:
         notify("dry run: nothing was staged or run")
         return 0
     if args.simulate_interruptions or args.verify:
+        stop_on_sigterm()
         return run_local_drill(args, env, spec, job_name, options, echo, notify)
     backend = LocalBackend(env.jobs_dir, environ=dict(env.environ), cwd=env.cwd, echo=echo,
                            notify=notify, options=options, progress=TransferProgress(env, "download"))
+    stop_on_sigterm()
     notify(f"job {job_name} (local) → {env.jobs_dir / job_name}")
     desc = backend.submit(spec, job_name)
     remember_throughput(env, spec, desc)
     return report(env, desc, as_json=out_is_json)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM/SIGHUP (timeout, CI cancel, a closed terminal) stop the job like Ctrl-C: the job's
+    own process groups are separate sessions and would otherwise outlive this process."""
+    import signal
+    import threading
+
+    def raise_interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, raise_interrupt)
 
 
 def remember_throughput(env: Environment, spec: JobSpec, desc: JobDescription) -> None:

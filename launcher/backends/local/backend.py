@@ -79,6 +79,11 @@ def count_gpus() -> int:
     return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
 
 
+def checkpointing_enabled(spec: JobSpec) -> bool:
+    """As the cloud request: a CheckpointConfig with spot, or whenever a checkpoint URI is given."""
+    return spec.spot_enabled(cloud=True) or spec.spot.checkpoint_s3_uri is not None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -137,12 +142,23 @@ class LocalBackend(LocalJobCommands):
         if spec.compute.input_mode == "Pipe":
             raise SpecError("Pipe input mode is not emulated by the local backend",
                             "use --input-mode File (or FastFile) for local runs")
+        if spec.output and not is_s3_uri(spec.output) and Path(spec.output).exists() \
+                and not Path(spec.output).is_dir():
+            raise SpecError(f"--output {spec.output} is a file", "name a directory or an s3:// URI")
+
+    def _gpu_count(self) -> int:
+        """This machine's GPUs (nvidia-smi once per backend)."""
+        if self.options.num_gpus is None:
+            self.options.num_gpus = count_gpus()
+        return self.options.num_gpus
 
     def _containers(self, spec: JobSpec, job_name: str) -> tuple[dict[str, ct.ContainerConfig], int]:
         """Each emulated host's container config, and the processes per host."""
         hosts = [f"algo-{i + 1}" for i in range(spec.compute.instance_count)]
-        num_gpus = self.options.num_gpus if self.options.num_gpus is not None else count_gpus()
-        nproc = spec.compute.processes_per_host or max(num_gpus, 1)
+        num_gpus = self._gpu_count()
+        # Emulated hosts split this machine's GPUs (CUDA_VISIBLE_DEVICES slices in _commands).
+        gpus_per_host = num_gpus // len(hosts)
+        nproc = spec.compute.processes_per_host or max(gpus_per_host, 1)
         distributed = nproc > 1 or len(hosts) > 1
         region = spec.aws.region or self.environ.get("AWS_REGION") or DEFAULT_REGION
         configs = {
@@ -151,8 +167,8 @@ class LocalBackend(LocalJobCommands):
                 instance_type=spec.compute.instance_type or NOMINAL_INSTANCE_TYPE,
                 hosts=hosts, current_host=host, channels=list(spec.data),
                 hyperparameters=spec.encoded_hyperparameters(), entry_script=spec.entrypoint,
-                environment=spec.environment, checkpointing=spec.spot_enabled(cloud=True),
-                num_gpus=num_gpus, distributed=distributed,
+                environment=spec.environment, checkpointing=checkpointing_enabled(spec),
+                num_gpus=gpus_per_host, distributed=distributed,
                 processes_per_host=nproc if distributed else None, input_mode=spec.compute.input_mode,
             )
             for host in hosts
@@ -184,10 +200,14 @@ class LocalBackend(LocalJobCommands):
         self.validate(spec)
         configs, nproc = self._containers(spec, job_name)
         hosts = list(configs)
-        checkpointing = spec.spot_enabled(cloud=True)
+        if configs[hosts[0]].distributed and not spec.entrypoint.endswith(".py"):
+            raise SpecError(f"{spec.entrypoint}: torchrun (several hosts or processes) runs a Python "
+                            "entry script", "use a .py entrypoint, or one process on one host")
+        checkpointing = checkpointing_enabled(spec)
         source = spec.source_path(self.cwd)
         job = self.store.create(job_name)
         job.spec_path.write_text(spec.model_dump_json(indent=2))
+        job.runner_pid_path.write_text(str(os.getpid()))  # `launch stop` checks this runner is alive
         desc = JobDescription(
             name=job_name, backend=self.name, status=JobStatus.IN_PROGRESS, created=now_iso(),
             instance_type=configs[hosts[0]].instance_type,
@@ -248,7 +268,9 @@ class LocalBackend(LocalJobCommands):
         proc = subprocess.run([self.options.python, "-m", "pip", "install", "-q", "-r", name],
                               cwd=code_dir, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise SpecError(f"pip install -r {name} failed: {proc.stderr.strip()[-500:]}")
+            lines = [x for x in proc.stderr.splitlines() if x.strip()] or ["(no output)"]
+            raise SpecError(f"pip install -r {name} failed: {lines[-1].strip()}",
+                            f"run `{self.options.python} -m pip install -r {name}` to see why")
 
     # -- training ---------------------------------------------------------------------------------
 
@@ -264,7 +286,7 @@ class LocalBackend(LocalJobCommands):
             argv = ct.entry_command(self.options.python, cfg)
             if cfg.distributed:
                 env.update({"NCCL_SOCKET_IFNAME": "lo", "NCCL_PROTO": "simple"})
-                if "OMP_NUM_THREADS" not in self.environ:
+                if "OMP_NUM_THREADS" not in env:  # the user's, from the shell or --env, wins
                     # Emulated hosts share this machine's cores: give each process its share, or
                     # the processes oversubscribe the CPU and collectives crawl.
                     share = (os.cpu_count() or 1) // (len(hosts) * nproc)
@@ -275,6 +297,9 @@ class LocalBackend(LocalJobCommands):
                         f"--nnodes={len(hosts)}", f"--nproc_per_node={nproc}",
                         "--master_addr=127.0.0.1", f"--master_port={port}",
                         f"--node_rank={rank}", *argv[1:]]
+            if len(hosts) > 1 and "CUDA_VISIBLE_DEVICES" not in env and self._gpu_count():
+                share = cfg.num_gpus  # this host's slice of the machine's GPUs ("" hides them all)
+                env["CUDA_VISIBLE_DEVICES"] = ",".join(str(rank * share + i) for i in range(share))
             commands.append(HostCommand(host, argv, layout.code_dir, env, job.log_path(host)))
         return commands
 
@@ -286,6 +311,7 @@ class LocalBackend(LocalJobCommands):
         interrupter = self.options.interrupter
         attempt = 0
         started = time.monotonic()
+        deadline = started + spec.spot.max_run  # MaxRuntimeInSeconds counts across restarts
         desc.started = now_iso()
         while True:
             for m in mirrors:
@@ -294,13 +320,16 @@ class LocalBackend(LocalJobCommands):
             self._transition(job, desc, "Training", "" if attempt == 0 else f"restart {attempt}")
             try:
                 codes, ended_by = self._run_attempt(spec, job, hosts, configs, nproc, parser, desc,
-                                                    interrupter, attempt)
+                                                    interrupter, attempt, deadline)
             finally:
                 for m in mirrors:  # the last pass also runs on Ctrl-C: nothing written is lost
                     m.stop()
-            if ended_by == "stop":
+            if ended_by in ("stop", "max runtime"):
                 desc.metrics = dict(parser.last)
-                return self._finish(job, desc, JobStatus.STOPPED, "Stopped", "stop requested",
+                secondary, reason = (("Stopped", "stop requested") if ended_by == "stop" else
+                                     ("MaxRuntimeExceeded", f"training ran past max_run "
+                                      f"({spec.spot.max_run} s); raise --max-run"))
+                return self._finish(job, desc, JobStatus.STOPPED, secondary, reason,
                                     spec=spec, hosts=hosts, started=started)
             if ended_by == "interruption":
                 attempt += 1
@@ -328,7 +357,7 @@ class LocalBackend(LocalJobCommands):
     def _run_attempt(self, spec: JobSpec, job: JobDir, hosts: list[str],
                      configs: dict[str, ct.ContainerConfig], nproc: int, parser: MetricParser,
                      desc: JobDescription, interrupter: Interrupter | None,
-                     attempt: int) -> tuple[list[int], str]:
+                     attempt: int, deadline: float) -> tuple[list[int], str]:
         multi = len(hosts) > 1
         kill_now = threading.Event()
         budget = attempt < self.options.max_interruptions
@@ -346,6 +375,8 @@ class LocalBackend(LocalJobCommands):
 
         for layout in (job.host_layout(h) for h in hosts):
             layout.failure_file.unlink(missing_ok=True)
+        if job.stop_request.exists():  # stopped while staging or between attempts
+            return [], "stop"
         group = ProcessGroup(on_line)
         t0 = time.monotonic()
         group.start(self._commands(spec, job, hosts, configs, nproc))
@@ -359,6 +390,8 @@ class LocalBackend(LocalJobCommands):
                     ended_by = "interruption"
                 elif job.stop_request.exists():
                     ended_by = "stop"
+                elif time.monotonic() > deadline:
+                    ended_by = "max runtime"
                 elif group.any_failed():
                     ended_by = "host failure"  # one host died: the job is over for every host
                 if ended_by != "exit":
@@ -378,11 +411,11 @@ class LocalBackend(LocalJobCommands):
             raise
         codes = group.wait()
         job.pid_path.unlink(missing_ok=True)
-        if ended_by == "exit" and job.stop_request.exists() and any(h.killed for h in group.hosts):
+        if ended_by == "exit" and job.stop_request.exists():
             ended_by = "stop"  # `launch stop` killed the processes itself
-        if ended_by == "exit" and any(c == 247 for c in codes) and job.stop_request.exists():
-            ended_by = "stop"
-        return codes, ended_by
+        # The host that failed first, not one we killed because of it, names the exit code.
+        order = sorted(range(len(codes)), key=lambda i: group.hosts[i].killed)
+        return [codes[i] for i in order], ended_by
 
     def _failure_reason(self, job: JobDir, hosts: list[str], configs: dict[str, ct.ContainerConfig],
                         code: int) -> str:
@@ -415,5 +448,6 @@ class LocalBackend(LocalJobCommands):
         if status is not JobStatus.COMPLETED and reason:
             desc.failure_reason = reason
         desc.ended = now_iso()
+        job.runner_pid_path.unlink(missing_ok=True)
         self._transition(job, desc, secondary, reason or "")
         return desc

@@ -3,6 +3,7 @@ the job directories alone, so they answer while the job runs in another process 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -66,24 +67,20 @@ class LocalJobCommands:
             time.sleep(poll)
 
     def stop(self, job_name: str) -> JobDescription:
-        """SIGKILL the job's process groups; the foreground runner records Stopped."""
+        """Ask the runner to stop and SIGKILL the job's process groups; the runner records Stopped.
+        When the runner itself is gone, record the stop here."""
         job = self.store.get(job_name)
         desc = job.load()
         if desc.status.terminal:
             return desc
         job.stop_request.write_text(now_iso())
-        pids = [int(p) for p in job.pid_path.read_text().split()] if job.pid_path.exists() else []
-        alive = False
-        for pid in pids:
-            try:
+        for pid in _pids(job.pid_path):
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-                alive = True
-            except ProcessLookupError:
-                pass
-        if not alive:  # the runner is gone too: record the stop ourselves
+        if not any(_alive(pid) for pid in _pids(job.runner_pid_path)):
             desc.status = JobStatus.STOPPED
             desc.ended = now_iso()
-            desc.transitions.append(Transition("Stopped", now_iso(), "stopped; no process was running"))
+            desc.transitions.append(Transition("Stopped", now_iso(), "stopped; its runner had exited"))
             desc.secondary_status = "Stopped"
             job.save(desc)
             return desc
@@ -115,3 +112,20 @@ class LocalJobCommands:
                     tar.extractall(dest, filter="data")
                 written.append(dest)
         return written
+
+
+def _pids(path: Path) -> list[int]:
+    try:
+        return [int(p) for p in path.read_text().split()]
+    except (FileNotFoundError, ValueError):
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

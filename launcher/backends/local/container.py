@@ -97,6 +97,17 @@ class ContainerConfig:
     input_mode: str = "File"
 
 
+# Host variables a real container does not have (contract §3 "Not set"): stale SageMaker ones, and
+# torch.distributed ones that would make a single-process script try to join a process group.
+HIDDEN_PREFIXES = ("SM_", "TRAINING_JOB_", "SAGEMAKER_", "NCCL_", "TORCHELASTIC_")
+HIDDEN_NAMES = frozenset({"PYTHONPATH", "PYTHONHOME", "CURRENT_HOST", "MASTER_ADDR", "MASTER_PORT",
+                          "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK"})
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(HIDDEN_PREFIXES) or name in HIDDEN_NAMES
+
+
 def _dumps(value: Any) -> str:
     # The drivers use json.dumps defaults: ", " and ": " separators, keys unsorted.
     return json.dumps(value)
@@ -146,8 +157,8 @@ def write_config_files(layout: HostLayout, cfg: ContainerConfig) -> None:
 def container_environment(layout: HostLayout, cfg: ContainerConfig,
                           base_env: Mapping[str, str]) -> dict[str, str]:
     """The variables the entry script sees: the host's own (minus stale SM_*), then the drivers'."""
-    env = {k: v for k, v in base_env.items()
-           if not k.startswith(("SM_", "TRAINING_JOB_")) and k not in ("PYTHONPATH", "PYTHONHOME")}
+    env = {k: v for k, v in base_env.items() if not _hidden(k)}
+    env.update(cfg.environment)  # the job's Environment entries; the drivers' variables win
     decoded = hyperparams.decode(cfg.hyperparameters)
     hosts = sorted_hosts(cfg.hosts)
     channels = [*cfg.channels, *SDK_CHANNELS]
@@ -223,7 +234,6 @@ def container_environment(layout: HostLayout, cfg: ContainerConfig,
         "PYTHONUNBUFFERED": "1",
         "PWD": str(layout.code_dir),
     })
-    env.update(cfg.environment)  # the job's Environment entries
     return env
 
 

@@ -69,11 +69,18 @@ class ProcessGroup:
     def _pump(self, cmd: HostCommand, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
         with cmd.log_path.open("a", encoding="utf-8") as logf:
+            failed = False
             for raw in proc.stdout:
                 line = raw.decode("utf-8", errors="replace").strip()
                 logf.write(line + "\n")
                 logf.flush()
-                self.on_line(cmd.host, line)
+                try:
+                    self.on_line(cmd.host, line)
+                except Exception:  # keep draining: a blocked pipe would hang the script
+                    if not failed:
+                        log.warning("output handler failed on %s; still logging to %s", cmd.host,
+                                    cmd.log_path, exc_info=True)
+                    failed = True
 
     @property
     def pids(self) -> list[int]:

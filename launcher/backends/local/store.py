@@ -46,6 +46,10 @@ class JobDir:
         return self.path / "pids"
 
     @property
+    def runner_pid_path(self) -> Path:
+        return self.path / "runner.pid"
+
+    @property
     def stop_request(self) -> Path:
         return self.path / "stop-requested"
 

@@ -172,6 +172,9 @@ def build_plan(spec: JobSpec, job_name: str, *, cwd: Path, workdir: Path) -> Job
     metric_definitions = load_metric_definitions(spec, source)
     info = lookup(compute.instance_type)
     torchrun = compute.instance_count > 1 or info.gpus > 1 or (compute.processes_per_host or 1) > 1
+    if torchrun and not spec.entrypoint.endswith(".py"):
+        raise SpecError(f"{spec.entrypoint}: torchrun (several hosts, GPUs or processes) runs a Python "
+                        "entry script", "use a .py entrypoint, or one process on one host")
     spot = spec.spot_enabled(cloud=True)
     tags = [*spec.tags.items(), (TAG_VERSION, __version__), (TAG_CODE, package.short_hash)]
     if torchrun:
