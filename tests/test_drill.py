@@ -105,3 +105,15 @@ def test_distributed_local_runs_train_like_one_process_and_resume(tmp_path, host
         seen = (jobs / desc.name / "hosts" / "algo-2" / "opt" / "ml" / "input" / "config")
         rc = json.loads((seen / "resourceconfig.json").read_text())
         assert rc["current_host"] == "algo-2" and rc["hosts"] == ["algo-1", "algo-2"]
+
+
+def test_drill_window_without_verify_comes_from_the_remembered_throughput(cli_env, tmp_path):
+    from launcher.cli.local_run import STARTUP_SECONDS, drill_window
+    from launcher.throughput import LOCAL_INSTANCE, record_throughput, throughput_key
+
+    spec = _spec(tmp_path, epochs=2)
+    assert drill_window(cli_env, spec) is None  # nothing measured yet
+    record_throughput(cli_env.home, throughput_key(spec), LOCAL_INSTANCE, 1000.0)
+    low, high = drill_window(cli_env, spec)
+    seconds = STARTUP_SECONDS + 2 * 1437 / 1000.0  # 2 epochs over the 1,437 digits
+    assert low == pytest.approx(0.2 * seconds, rel=0.05) and high == pytest.approx(0.9 * seconds, rel=0.05)

@@ -85,6 +85,25 @@ def run_local_train(args: argparse.Namespace, env: Environment) -> int:
     return report(env, desc, as_json=out_is_json)
 
 
+STARTUP_SECONDS = 2.0  # interpreter, torch import, data load: before the first step
+
+
+def drill_window(env: Environment, spec: JobSpec) -> tuple[float, float] | None:
+    """Kill times for a drill without --verify: 20-90 % of the run, estimated from the samples to
+    process and the throughput an earlier local run of this entrypoint measured."""
+    from launcher.throughput import LOCAL_INSTANCE, recall_throughput, throughput_key
+
+    assert env.home is not None
+    rate = recall_throughput(env.home, throughput_key(spec), LOCAL_INSTANCE)
+    samples = local_train_samples(spec, env.cwd)
+    if rate is None or samples is None or not spec.uses_reference_entrypoint:
+        return None
+    from launcher.plan import make_plan
+
+    seconds = STARTUP_SECONDS + make_plan(spec, samples=samples, local=True).samples_to_process / rate
+    return 0.2 * seconds, 0.9 * seconds
+
+
 def stop_on_sigterm() -> None:
     """SIGTERM/SIGHUP (timeout, CI cancel, a closed terminal) stop the job like Ctrl-C: the job's
     own process groups are separate sessions and would otherwise outlive this process."""
@@ -138,8 +157,12 @@ def run_local_drill(args: argparse.Namespace, env: Environment, spec: JobSpec, j
         notify(f"job {name} (local{', drill' if k else ', uninterrupted reference'})")
         return backend.submit(spec.model_copy(update={"job_name": name}), name)
 
+    window = None if args.verify else drill_window(env, spec)
+    if not args.verify and window is None:
+        notify("no earlier run to time this job by: kill times are drawn from 2-30 s "
+               "(add --verify to time them by an uninterrupted run)")
     report = run_drill_job(submit, job_name, args.simulate_interruptions, seed=args.interrupt_seed,
-                           verify=args.verify)
+                           verify=args.verify, window=window)
     if args.json:
         emit_json(env, report.to_dict())
     else:
