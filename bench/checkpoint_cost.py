@@ -130,7 +130,8 @@ def restart_runs(count: int, env: dict[str, str], tmp: Path, train_dir: Path,
                  hps: dict[str, Any]) -> tuple[dict[str, list[float]], list[str]]:
     """`count` jobs killed once each; returns the timings and notes on runs that could not be used."""
     from launcher.backends.base import JobStatus
-    from launcher.backends.local.backend import LocalBackend, LocalOptions
+    from launcher.backends.local.backend import LocalBackend
+    from launcher.backends.local.options import LocalOptions
     from launcher.settings import resolve_spec
 
     # Enough epochs that the job is still running when the kill after its first checkpoint lands.

@@ -108,7 +108,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     from launcher.backends.base import JobStatus
-    from launcher.backends.local.backend import LocalBackend, LocalOptions
+    from launcher.backends.local.backend import LocalBackend
+    from launcher.backends.local.options import LocalOptions
     from launcher.drill import compare_models
     from launcher.settings import resolve_spec
 

@@ -41,7 +41,8 @@ def direct_command(job_dir: Path, base_env: dict[str, str]) -> tuple[list[str], 
     """argv, env and cwd of the entry script of a finished local job, as the local backend builds
     them (LocalBackend._commands for one host, one process)."""
     from launcher.backends.local import container as ct
-    from launcher.backends.local.backend import DEFAULT_REGION, count_gpus
+    from launcher.backends.local.backend import DEFAULT_REGION
+    from launcher.backends.local.options import count_gpus
     from launcher.backends.local.store import JobDir
     from launcher.spec import JobSpec
 

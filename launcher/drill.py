@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.backends.base import JobDescription, JobStatus
-from launcher.backends.local.backend import Interrupter
+from launcher.backends.local.options import Interrupter
 
 STEP_RE = re.compile(r"\bstep=(\d+)")
 RESUME_RE = re.compile(r"[Rr]esumed from .*?optimizer step (\d+)")

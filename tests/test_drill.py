@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from launcher.backends.base import JobStatus
-from launcher.backends.local.backend import LocalBackend, LocalOptions
+from launcher.backends.local.backend import LocalBackend
+from launcher.backends.local.options import LocalOptions
 from launcher.cli.main import main
 from launcher.drill import LineInterrupter, run_drill_job
 from launcher.settings import resolve_spec

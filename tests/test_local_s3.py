@@ -52,7 +52,8 @@ def test_missing_s3_prefix_fails_clearly(aws, cli_env, tmp_path):
 
 
 def test_s3_channel_download_reports_progress(aws, tmp_path):
-    from launcher.backends.local.backend import LocalBackend, LocalOptions
+    from launcher.backends.local.backend import LocalBackend
+    from launcher.backends.local.options import LocalOptions
     from launcher.settings import resolve_spec
 
     s3 = boto3.client("s3", region_name="us-east-1")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from launcher.backends.base import JobDescription, JobStatus
-from launcher.backends.local.backend import Interrupter, LocalOptions
+from launcher.backends.local.options import Interrupter, LocalOptions
 from launcher.cli.output import TransferProgress, console, emit_json
 from launcher.cli.spec_args import resolve_from_args
 from launcher.cli.summary import render_summary
@@ -41,7 +41,8 @@ def preflight_plan(spec: JobSpec, cwd: Path, world_size: int) -> None:
 
 
 def run_local_train(args: argparse.Namespace, env: Environment) -> int:
-    from launcher.backends.local.backend import LocalBackend, count_gpus
+    from launcher.backends.local.backend import LocalBackend
+    from launcher.backends.local.options import count_gpus
     from launcher.cli.train_cmd import job_name_for
     from launcher.spec import check_local_paths
 

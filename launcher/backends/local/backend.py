@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,7 @@ from launcher.backends.local import container as ct
 from launcher.backends.local.artifacts import publish_artifacts
 from launcher.backends.local.checkpoint_sync import CheckpointMirror
 from launcher.backends.local.commands import LocalJobCommands
+from launcher.backends.local.options import Interrupter, LocalOptions, count_gpus, free_port
 from launcher.backends.local.process import HostCommand, ProcessGroup
 from launcher.backends.local.store import JobDir, JobStore
 from launcher.errors import SpecError
@@ -46,48 +44,9 @@ NOMINAL_INSTANCE_TYPE = "ml.m5.xlarge"
 RECORD_EVERY_S = 2.0
 
 
-class Interrupter:
-    """Decides when to SIGKILL an attempt, as a spot reclaim would. Subclasses: drills, tests."""
-
-    def arm(self, attempt: int) -> None:
-        """Called when attempt `attempt` (0-based) starts."""
-
-    def observe(self, line: str) -> None:
-        """Every output line of every attempt (to track progress)."""
-
-    def should_kill(self, elapsed: float, line: str | None) -> bool:
-        return False
-
-    def killed(self) -> None:
-        """Called when the current attempt was killed on this interrupter's decision."""
-
-
-@dataclass
-class LocalOptions:
-    interrupter: Interrupter | None = None
-    max_interruptions: int = 0
-    python: str = field(default_factory=lambda: sys.executable)
-    num_gpus: int | None = None  # None: detect with nvidia-smi
-
-
-def count_gpus() -> int:
-    """Like the drivers: the number of `GPU ` lines of `nvidia-smi --list-gpus`."""
-    try:
-        out = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
-
-
 def checkpointing_enabled(spec: JobSpec) -> bool:
     """As the cloud request: a CheckpointConfig with spot, or whenever a checkpoint URI is given."""
     return spec.spot_enabled(cloud=True) or spec.spot.checkpoint_s3_uri is not None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LocalBackend(LocalJobCommands):
