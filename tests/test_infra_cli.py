@@ -15,6 +15,7 @@ import pytest
 
 from launcher.cli.main import main
 from launcher.userconfig import load_user_config, update_user_config
+from tests.infra_helpers import moto_execute_like_cloudformation
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.*not supported by moto")
 
@@ -27,19 +28,7 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/launcher-sagemaker-us-east-1"
 def moto(aws: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """moto over HTTP, with ExecuteChangeSet finishing the way CloudFormation does (Outputs and
     parameters of the executed change set on the stack)."""
-    import moto.cloudformation.models as models
-
-    original = models.CloudFormationBackend.execute_change_set
-
-    def execute(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
-        original(self, change_set_name, stack_name)
-        change_set = self.describe_change_set(change_set_name)
-        stack = self.stacks[change_set.stack_id]
-        stack.parameters = change_set.parameters
-        stack._parse_template()
-        stack.output_map = stack._create_output_map()
-
-    monkeypatch.setattr(models.CloudFormationBackend, "execute_change_set", execute)
+    moto_execute_like_cloudformation(monkeypatch)
     return aws
 
 

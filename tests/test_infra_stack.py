@@ -33,6 +33,7 @@ from launcher.infra_destroy import config_after_destroy, destroy
 from launcher.infra_events import Polling, StackEvent, failure_cause, last_operation
 from launcher.infra_stack import DEFAULT_RETENTION_DAYS, deploy, load_template
 from launcher.infra_status import status
+from tests.infra_helpers import moto_execute_like_cloudformation
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.*not supported by moto")
 
@@ -40,23 +41,6 @@ ACCOUNT = "123456789012"  # moto's default account
 BUCKET = f"launcher-{ACCOUNT}-us-east-1"
 ROLE = "launcher-sagemaker-us-east-1"
 FAST = Polling(interval=0.01, timeout=5)
-
-
-def moto_execute_like_cloudformation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """After a change set runs, give the stack its Outputs and the change set's parameters."""
-    import moto.cloudformation.models as models
-
-    original = models.CloudFormationBackend.execute_change_set
-
-    def execute(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
-        original(self, change_set_name, stack_name)
-        change_set = self.describe_change_set(change_set_name)
-        stack = self.stacks[change_set.stack_id]
-        stack.parameters = change_set.parameters
-        stack._parse_template()
-        stack.output_map = stack._create_output_map()
-
-    monkeypatch.setattr(models.CloudFormationBackend, "execute_change_set", execute)
 
 
 @pytest.fixture
