@@ -327,7 +327,7 @@ def say(message: str) -> None:
 
 def make_image_dataset(directory: Path, samples: int, *, shape: Sequence[int] = (3, 32, 32),
                        classes: int = 10, seed: int = 0) -> Path:
-    """anchors.md's workload: random float32 images and uniform labels, one .npz in `directory/train`
+    """the anchor workload: random float32 images and uniform labels, one .npz in `directory/train`
     (the layout of a `train` channel). Returns the channel directory."""
     import numpy as np
 

@@ -6,7 +6,7 @@ the same training job as `launch train --instance ... --no-wait` (a measured pro
 JOB.json (written by submit_latency.py from the launcher's dry-run request) holds the region, role,
 bucket, image, instance, spot and stopping settings, checkpoint prefix, output path,
 hyperparameters, metric definitions, environment, the data channels' S3 URIs and a local source
-directory. The session gets what SDK v3 needs to run against moto (anchors.md): an explicit default
+directory. The session gets what SDK v3 needs to run against moto (anchor figures): an explicit default
 bucket (else it asks STS for the account) and telemetry opted out; credentials and the endpoint
 come from the environment (AWS_ENDPOINT_URL). The SDK packages and uploads the source directory and
 its driver files itself, on every submit, as it does for any user.

@@ -7,9 +7,9 @@ Throughput: the same `launch train --local` job twice per repeat, alternating: w
 checkpoint directory to the job's checkpoint location while it runs) and with ``--no-spot`` (no
 checkpoint configuration: no saves, no mirror). Samples/s over epochs 2..E are taken from the arrival
 times of the entrypoint's end-of-epoch lines on the launcher's stdout, so epoch-end saves, the
-fsyncs and the mirror thread all count. Goal (issue 8): <= 1 % throughput loss (ratio >= 0.99).
+fsyncs and the mirror thread all count. Goal: <= 1 % throughput loss (ratio >= 0.99).
 
-Workload: anchors.md's random 3x32x32 images and CNN at batch 128 (50,000 images, 64-128-256-512 on
+Workload: the anchor random 3x32x32 images and CNN at batch 128 (50,000 images, 64-128-256-512 on
 CUDA; 4,096 images, 16-32-64-128 on CPU), SGD, constant LR, no validation (``val_fraction=0``):
 the fraction of time spent checkpointing, not a property of the data, is what is measured.
 
@@ -34,7 +34,8 @@ from typing import Any
 
 import _common as c
 
-from launcher.drill import LineInterrupter
+from launcher.drill.run import LineInterrupter
+from launcher.runner import submit_spec
 
 GPU_DEFAULTS = {"samples": 50_000, "channels": "64,128,256,512", "epochs": 4}
 CPU_DEFAULTS = {"samples": 4_096, "channels": "16,32,64,128", "epochs": 4}
@@ -132,7 +133,7 @@ def restart_runs(count: int, env: dict[str, str], tmp: Path, train_dir: Path,
     from launcher.backends.base import JobStatus
     from launcher.backends.local.backend import LocalBackend
     from launcher.backends.local.options import LocalOptions
-    from launcher.settings import resolve_spec
+    from launcher.config.layers import resolve_spec
 
     # Enough epochs that the job is still running when the kill after its first checkpoint lands.
     job = {**hps, "epochs": max(int(hps["epochs"]), 4), "log_every_steps": 1}
@@ -145,10 +146,10 @@ def restart_runs(count: int, env: dict[str, str], tmp: Path, train_dir: Path,
         attempts += 1
         c.say(f"restart timing ({len(out['fresh']) + 1}/{count})")
         watch = Stopwatch()
-        backend = LocalBackend(tmp / "jobs", environ=env, cwd=tmp,
+        backend = LocalBackend(tmp / "jobs", environ=env,
                                options=LocalOptions(interrupter=watch, max_interruptions=1))
         name = f"bench-restart-{attempts}-{int(time.time())}"
-        desc = backend.submit(spec.model_copy(update={"job_name": name}), name)
+        desc = submit_spec(backend, spec.model_copy(update={"job_name": name}), name)
         if desc.status is not JobStatus.COMPLETED:
             raise c.BenchError(f"restart run {name} ended {desc.status}: {desc.failure_reason}")
         first0 = watch.first_step[0] if watch.first_step else None

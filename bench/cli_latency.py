@@ -6,7 +6,7 @@ page cache and the .pyc files are warm (one discarded run of each command first)
 second use of the tool. Rows: ``python -c pass`` (the interpreter's own floor, for reference),
 ``import boto3`` (the baseline of the ratio: what any AWS tool pays), ``launch --help`` and
 ``launch plan --samples 60000 --epochs 10 --instance ml.g5.xlarge`` (no AWS call: --samples
-replaces reading the data). Goal (issue 8): ``launch --help`` <= 0.25 s on this kind of machine,
+replaces reading the data). Goal: ``launch --help`` <= 0.25 s on this kind of machine,
 i.e. it imports neither the SDK nor torch. The heavy modules each command leaves in sys.modules
 are listed below the table.
 """

@@ -1,6 +1,6 @@
 """Preemption drill at scale: N random spot interruptions of a tiny local job, each drill's final model
 compared bit for bit with one uninterrupted reference run; how many drills ended in an exact match
-and the mean lost iterations per interruption (issue 7; goal: every drill matches).
+and the mean lost iterations per interruption (goal: every drill matches).
 
 Design: one uninterrupted reference job, then ceil(N / K) drills of K interruptions each (default
 N=100, K=5: 20 drills). Several interruptions per drill cost fewer process starts and model
@@ -9,7 +9,7 @@ they exercise resumes of resumed runs; ``--per-drill 1`` gives the one-interrupt
 variant. Each drill is a local job run through the launcher's Python API exactly as
 ``launch train --local --simulate-interruptions K`` runs it (LocalBackend, SIGKILL of the whole
 process tree, restart under the same name with the checkpoint location restored first); its
-``model.tar.gz`` is compared with the reference's by ``launcher.drill.compare_models``.
+``model.tar.gz`` is compared with the reference's by ``launcher.drill.run.compare_models``.
 
 When the kills happen (``--kill-window``):
 - ``training`` (default): each attempt is killed at a uniformly random moment of the training it has
@@ -21,7 +21,7 @@ When the kills happen (``--kill-window``):
 An interruption that would fall after the attempt finished does not happen; the table says how many.
 
 Lost iterations per interruption: the last ``step=N`` line before the kill minus the optimizer step
-the restart resumed from (launcher.drill's measure; exact because the job logs every step).
+the restart resumed from (launcher.drill.run's measure; exact because the job logs every step).
 
 The job: the reference entrypoint on the bundled digits with the MLP, 3 epochs of 23 steps, batch
 64, 1 warmup epoch + cosine, a checkpoint every 5 steps, a log line every step, on the CPU
@@ -43,7 +43,8 @@ from typing import Any
 
 import _common as c
 
-from launcher.drill import RandomInterrupter, TrackingInterrupter
+from launcher.drill.run import RandomInterrupter, TrackingInterrupter
+from launcher.runner import submit_spec
 
 JOB = {"epochs": 3, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "lr_schedule": "cosine",
        "warmup_epochs": 1, "model": "mlp", "log_every_steps": 1, "checkpoint_every_steps": 5}
@@ -110,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     from launcher.backends.base import JobStatus
     from launcher.backends.local.backend import LocalBackend
     from launcher.backends.local.options import LocalOptions
-    from launcher.drill import compare_models
-    from launcher.settings import resolve_spec
+    from launcher.config.layers import resolve_spec
+    from launcher.drill.run import compare_models
 
     if args.interruptions < 1 or args.per_drill < 1:
         print("--interruptions and --per-drill must be >= 1", file=sys.stderr)
@@ -128,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     spec = resolve_spec(config_path=root / "absent.toml", environ={}, flags={"hyperparameters": hps}).spec
 
     def submit(name: str, interrupter: TrackingInterrupter | None, k: int) -> Any:
-        backend = LocalBackend(jobs, environ=env, cwd=root,
-                               options=LocalOptions(interrupter=interrupter, max_interruptions=k, num_gpus=0))
-        return backend.submit(spec.model_copy(update={"job_name": name}), name)
+        backend = LocalBackend(jobs, environ=env,
+                               options=LocalOptions(interrupter=interrupter, max_interruptions=k))
+        return submit_spec(backend, spec.model_copy(update={"job_name": name}), name)
 
     runs: list[dict[str, Any]] = []
     reruns: list[dict[str, Any]] = []

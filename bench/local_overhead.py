@@ -6,7 +6,7 @@ launcher: ``python train.py --key value ...`` in the code directory of a finishe
 emulated /opt/ml tree (code, config files and data channels already staged), with the environment
 built by the launcher's own container module (``launcher.backends.local.container``: SM_* variables,
 SM_TRAINING_ENV, argv) for that job. Both are timed as whole processes, spawn to exit, alternating;
-the extra time is launch - direct per pair (median over repeats). Goal (issue 8): <= 0.5 s extra.
+the extra time is launch - direct per pair (median over repeats). Goal: <= 0.5 s extra.
 
 Where the launcher's time goes is read off each job's status transitions (job.json):
 staging (Starting -> Training: job dir, packaging, channel hard-links, config files), the training
@@ -44,7 +44,7 @@ def direct_command(job_dir: Path, base_env: dict[str, str]) -> tuple[list[str], 
     from launcher.backends.local.backend import DEFAULT_REGION
     from launcher.backends.local.options import count_gpus
     from launcher.backends.local.store import JobDir
-    from launcher.spec import JobSpec
+    from launcher.config.spec import JobSpec
 
     job = JobDir(job_dir)
     spec = JobSpec.model_validate_json(job.spec_path.read_text())

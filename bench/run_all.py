@@ -5,7 +5,7 @@
 
 Each script runs as its own process (so one's imports cannot skew another's timings), in this
 order: cli_latency, local_overhead, submit_latency, checkpoint_cost, train_throughput, drill.
-train_throughput runs on the GPU when torch sees one (``--device cuda``, the anchors.md workload)
+train_throughput runs on the GPU when torch sees one (``--device cuda``, the anchor workload)
 and otherwise on the CPU with its scaled-down workload. A script that cannot run here (exit status
 3, e.g. no SageMaker SDK) is recorded as skipped; a failing one as failed, and the others still run.
 The JSON holds the date, the machine (CPU model, cores, GPU name when present, torch version) and

@@ -9,7 +9,7 @@ ModelTrainer with the same image, instance, spot and stopping settings, hyperpar
 definitions and data channels (the S3 prefixes the launcher's first submit uploaded), from a clean
 copy of the source directory, and calls ``train(wait=False)``. The first submit of each (an empty
 bucket: the launcher uploads code and data then) is reported apart and not counted in the
-repeats. Goal (issue 8): launch <= 1.1 x the bare script.
+repeats. Goal: launch <= 1.1 x the bare script.
 
 Uploads: this process reads moto's S3 state before and after the *second* identical submit of each
 and lists every object written (PutObject, multipart completion, copy), classified by key: code
@@ -51,7 +51,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def missing_backend() -> str | None:
     """Why the SageMaker path cannot run here, or None."""
     probe = ("import launcher.backends.sagemaker.backend, launcher.backends.sagemaker.trainer, "
-             "launcher.cli.cloud_cmd, sagemaker.train, moto.server")
+             "launcher.cli.train_cmd, launcher.runner, sagemaker.train, moto.server")
     out = subprocess.run([c.python(), "-c", probe], capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
         return (out.stderr.strip().splitlines() or ["import failed"])[-1]

@@ -1,10 +1,10 @@
-"""Training throughput: the reference entrypoint vs the tuned loop of anchors.md, side by side.
+"""Training throughput: the reference entrypoint vs the tuned loop of bench/README.md, side by side.
 
 Measures samples/s after warm-up (epochs 2..E) of the reference entrypoint (entrypoints/train.py) and
 of the tuned loop (bench/tuned_loop.py) on the same workload, the same device and the same launch
-method, at each batch size, eager and with torch.compile. Goal (issue 8): reference >= 0.90 x tuned.
+method, at each batch size, eager and with torch.compile. Goal: reference >= 0.90 x tuned.
 
-Workload (anchors.md): random 3x32x32 float32 images with 10 uniform classes, the 4-block CNN
+Workload (anchor figures): random 3x32x32 float32 images with 10 uniform classes, the 4-block CNN
 64-128-256-512 (conv3x3 - BatchNorm - ReLU - max-pool per block, global average pool, linear head;
 the entrypoint's ``build_cnn``, passed to it as ``model=cnn conv_channels=[...]``), SGD momentum 0.9,
 constant LR 0.01, every sample once per epoch (the last batch may be partial). Defaults: 50,000
@@ -87,7 +87,7 @@ def reference_run(workdir: Path, train_dir: Path, hps: dict[str, Any],
                   env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
     """argv and environment of the entrypoint run directly, as the container driver would start it."""
     sys.path.insert(0, str(c.REPO))
-    from launcher import hyperparams
+    from launcher.config import wire as hyperparams
 
     encoded = hyperparams.encode(hps)
     decoded = hyperparams.decode(encoded)
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     own_table = c.Table("Throughput as each program reports it (its own epoch clock; for information)",
                         "ratio = reference / tuned")
     if scaled:
-        table.notes.append("scaled-down workload (anchors.md: 50,000 images, channels 64-128-256-512); "
+        table.notes.append("scaled-down workload (anchor figures: 50,000 images, channels 64-128-256-512); "
                            "compare the ratio, not the absolute figures")
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:

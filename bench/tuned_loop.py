@@ -1,7 +1,7 @@
-"""The tuned training loop of shared/docs/anchors.md, standalone: the ceiling the reference
+"""The tuned training loop of bench/README.md (anchor figures), standalone: the ceiling the reference
 entrypoint is compared with by train_throughput.py (it is a measured program, not a benchmark).
 
-What makes it "tuned" (anchors.md): the whole dataset is moved to the device once; each epoch draws
+What makes it "tuned" (anchor figures): the whole dataset is moved to the device once; each epoch draws
 a permutation on the device and indexes batches from it; channels_last memory format for the model
 and the data; bf16 autocast on CUDA; fused SGD (one kernel per step) where torch has it;
 `zero_grad(set_to_none=True)`; the running loss stays on the device and is read back only at log

@@ -1,4 +1,4 @@
-"""Early stopping on val_loss: the seeds' algorithm, as a small checkpointable state machine.
+"""Early stopping on val_loss: the usual patience algorithm, as a small checkpointable state machine.
 
 After every epoch ``update(epoch, val_loss)``: a loss below ``best - min_delta`` is an
 improvement (it becomes the best and resets the count of bad epochs); anything else, NaN

@@ -84,7 +84,8 @@ def build_trainer(
     # channels_last pays on GPUs (tensor cores) and on CPU too (oneDNN convolutions, ~1.45x here).
     channels_last = arch == "cnn"
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        # Module.to accepts memory_format at runtime; torch's overloads do not declare it.
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     try:
         precision = runtime.resolve_precision(config.amp, device)
     except ValueError as exc:  # e.g. amp=bf16 on a GPU without bf16

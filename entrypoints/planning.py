@@ -9,15 +9,21 @@ part of the ``entrypoints`` package.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-try:  # imported as entrypoints.planning (the launcher)
-    from .hyperparameters import TrainConfig
-    from .schedules import ScheduleSpec, effective_lr
-    from .steps import StepPlan, resolve_warmup_steps, split_sizes
-except ImportError:  # run flat inside the container: no parent package
+if TYPE_CHECKING:  # mypy checks this directory flat (mypy_path = entrypoints), as the container runs it
     from hyperparameters import TrainConfig
     from schedules import ScheduleSpec, effective_lr
     from steps import StepPlan, resolve_warmup_steps, split_sizes
+else:
+    try:  # imported as launcher.entrypoints.planning (the launcher)
+        from .hyperparameters import TrainConfig
+        from .schedules import ScheduleSpec, effective_lr
+        from .steps import StepPlan, resolve_warmup_steps, split_sizes
+    except ImportError:  # run flat inside the container: no parent package
+        from hyperparameters import TrainConfig
+        from schedules import ScheduleSpec, effective_lr
+        from steps import StepPlan, resolve_warmup_steps, split_sizes
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,13 @@ are stored as plain lists and tensors so checkpoints load with ``weights_only=Tr
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 
 def seed_everything(seed: int) -> None:
@@ -25,7 +28,9 @@ def seed_everything(seed: int) -> None:
 def capture() -> dict[str, Any]:
     """The current state of the python, numpy, torch and CUDA generators."""
     version, internal, gauss = random.getstate()
-    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    # legacy=True returns the tuple form for the global MT19937 generator (the stubs also allow a dict).
+    numpy_state = cast("tuple[str, NDArray[np.uint32], int, int, float]", np.random.get_state(legacy=True))
+    kind, keys, pos, has_gauss, cached = numpy_state
     state: dict[str, Any] = {
         "python": [version, list(internal), gauss],
         "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],

@@ -1,6 +1,6 @@
 """Device, process group, precision and optimizer: the hardware-facing setup of a run.
 
-The CUDA choices follow the tuned loop in ``shared/docs/anchors.md``: cuDNN autotuning, TF32
+The CUDA choices follow the tuned loop in ``bench/README.md`` (anchor figures): cuDNN autotuning, TF32
 matmuls, bf16 autocast where supported, fused optimizer kernels. On CPU everything stays in fp32
 with the default kernels, which keeps runs bitwise reproducible for the resume tests.
 """

@@ -4,7 +4,7 @@ Pure and standard-library only, importing no sibling module: the launcher import
 ``entrypoints.steps`` (without torch) and the training script as ``steps``. Both therefore print the
 same header and plan the same number of optimizer steps.
 
-Conventions (the seeds' worked examples):
+Conventions (with worked examples):
 
 * iterations per epoch = ceil(samples / batch) or floor(samples / batch) with ``drop_last``;
   1,000 samples at batch 50 for 10 epochs is 20 per epoch and 200 in total; 60,000 at 128 is 469;

@@ -1,6 +1,6 @@
 """The training loop: epochs, micro-batches, optimizer steps, evaluation, logging, checkpoints.
 
-Hot-path rules (anchors.md's tuned loop): the running loss stays on the device (one in-place add
+Hot-path rules (the tuned loop of bench/README.md): the running loss stays on the device (one in-place add
 per micro-batch) and is read back only at log points and epoch ends; the LR is a python float
 from ``schedules.lr_at``; gradients are dropped with ``set_to_none``; DDP skips the gradient
 all-reduce on all but the last micro-batch of an accumulation group.
@@ -133,7 +133,7 @@ class Trainer:
                 with parts.precision.autocast(self.device):
                     loss = F.cross_entropy(parts.train_model(xb), yb)
                 scaled = loss / group_len if group_len > 1 else loss
-                (parts.scaler.scale(scaled) if parts.scaler else scaled).backward()
+                (parts.scaler.scale(scaled) if parts.scaler else scaled).backward()  # type: ignore[no-untyped-call]
             n = int(yb.shape[0])  # shape metadata: no device sync
             self._window_sum.add_(loss.detach(), alpha=n)
             p.window_samples += n
@@ -302,7 +302,7 @@ class Trainer:
         if not self.proc.is_main:
             return None
         parts = self.parts
-        state = snapshot(
+        state: dict[str, Any] = snapshot(
             {
                 "format": CHECKPOINT_FORMAT,
                 "global_step": self.progress.global_step,

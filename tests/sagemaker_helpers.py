@@ -3,7 +3,6 @@ and direct access to the in-process moto server's SageMaker state."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 from collections.abc import Iterator
@@ -12,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from launcher.cli.spec_args import add_spec_arguments
 
 ROLE = "arn:aws:iam::123456789012:role/launcher-training"
 BUCKET = "launcher-test-bucket"
@@ -37,17 +34,6 @@ def make_channel(root: Path, name: str, samples: int = 8, seed: int = 0) -> Path
     np.savez(d / f"{name}.npz", x=rng.normal(size=(samples, 4)).astype("float32"),
              y=rng.integers(0, 3, size=samples))
     return d
-
-
-def parser() -> argparse.ArgumentParser:
-    """The flags `launch train` gives `run_cloud_train`."""
-    p = argparse.ArgumentParser(prog="launch train")
-    add_spec_arguments(p)
-    p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--wait", action="store_true", default=False)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--debug", action="store_true")
-    return p
 
 
 def base_args(src: Path, *extra: str) -> list[str]:
@@ -142,3 +128,12 @@ def iter_limit(it: Iterator[str], n: int) -> list[str]:
         if len(out) >= n:
             break
     return out
+
+
+def dry_run_request(spec: Any, job_name: str, *, cwd: Path) -> dict[str, Any]:
+    """The request the SageMaker backend's dry run shows for `spec`, resolved as `launch train` does."""
+    from launcher.backends.sagemaker.request import dry_run_plan
+    from launcher.job.resolve import Target, resolve_job
+
+    job = resolve_job(spec, target=Target.SAGEMAKER, cwd=cwd, name=job_name)
+    return dry_run_plan(job)[1]

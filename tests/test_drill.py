@@ -12,8 +12,9 @@ from launcher.backends.base import JobStatus
 from launcher.backends.local.backend import LocalBackend
 from launcher.backends.local.options import LocalOptions
 from launcher.cli.main import main
-from launcher.drill import LineInterrupter, run_drill_job
-from launcher.settings import resolve_spec
+from launcher.config.layers import resolve_spec
+from launcher.drill.run import LineInterrupter, run_drill_job
+from launcher.runner import submit_spec
 
 SMALL = {"epochs": 3, "batch_size": 64, "log_every_steps": 2, "checkpoint_every_steps": 5,
          "warmup_epochs": 1, "lr_schedule": "cosine"}
@@ -54,9 +55,8 @@ def test_drill_with_kills_in_warmup_mid_epoch_after_and_during_checkpoint_writes
         ckpt_dir, torn_attempt=3)
 
     def submit(job_name, intr, k):
-        backend = LocalBackend(jobs, options=LocalOptions(interrupter=intr, max_interruptions=k,
-                                                          num_gpus=0))
-        return backend.submit(spec.model_copy(update={"job_name": job_name}), job_name)
+        backend = LocalBackend(jobs, options=LocalOptions(interrupter=intr, max_interruptions=k))
+        return submit_spec(backend, spec.model_copy(update={"job_name": job_name}), job_name)
 
     report = run_drill_job(submit, name, 4, verify=True, interrupter=interrupter)
     assert report.job.status is JobStatus.COMPLETED
@@ -87,15 +87,15 @@ def _accuracy(desc) -> float:
 def test_distributed_local_runs_train_like_one_process_and_resume(tmp_path, hosts, nproc):
     jobs = tmp_path / "jobs"
     one = _spec(tmp_path, batch_size=64)
-    single = LocalBackend(jobs, options=LocalOptions(num_gpus=0)).submit(one, "single")
+    single = submit_spec(LocalBackend(jobs, options=LocalOptions()), one, "single")
     # Same global batch: 2 processes × 32.
     spec = _spec(tmp_path, batch_size=32).model_copy(
         update={"compute": one.compute.model_copy(update={"instance_count": hosts,
                                                            "processes_per_host": nproc})})
     interrupter = LineInterrupter([(r"Checkpoint saved", 2)])
-    backend = LocalBackend(jobs, options=LocalOptions(num_gpus=0, interrupter=interrupter,
+    backend = LocalBackend(jobs, options=LocalOptions(interrupter=interrupter,
                                                       max_interruptions=1))
-    desc = backend.submit(spec, f"ddp-{hosts}x{nproc}")
+    desc = submit_spec(backend, spec, f"ddp-{hosts}x{nproc}")
     assert desc.status is JobStatus.COMPLETED, desc.failure_reason
     assert desc.interruptions == 1
     assert abs(_accuracy(desc) - _accuracy(single)) < 0.05
@@ -109,12 +109,16 @@ def test_distributed_local_runs_train_like_one_process_and_resume(tmp_path, host
 
 
 def test_drill_window_without_verify_comes_from_the_remembered_throughput(cli_env, tmp_path):
-    from launcher.cli.local_run import STARTUP_SECONDS, drill_window
-    from launcher.throughput import LOCAL_INSTANCE, record_throughput, throughput_key
+    from launcher.cli.session import cli_runner
+    from launcher.cli.train_cmd import STARTUP_SECONDS, drill_window
+    from launcher.job.resolve import Target
+    from launcher.planning.throughput import LOCAL_INSTANCE, record_throughput, throughput_key
 
     spec = _spec(tmp_path, epochs=2)
-    assert drill_window(cli_env, spec) is None  # nothing measured yet
+    runner, _ = cli_runner(cli_env)
+    job = runner.resolve(spec, Target.LOCAL)
+    assert drill_window(runner, job) is None  # nothing measured yet
     record_throughput(cli_env.home, throughput_key(spec), LOCAL_INSTANCE, 1000.0)
-    low, high = drill_window(cli_env, spec)
+    low, high = drill_window(runner, job)
     seconds = STARTUP_SECONDS + 2 * 1437 / 1000.0  # 2 epochs over the 1,437 digits
     assert low == pytest.approx(0.2 * seconds, rel=0.05) and high == pytest.approx(0.9 * seconds, rel=0.05)

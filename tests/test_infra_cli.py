@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from launcher.cli.main import main
-from launcher.userconfig import load_user_config, update_user_config
+from launcher.config.userconfig import load_user_config, update_user_config
 from tests.infra_helpers import moto_execute_like_cloudformation
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.*not supported by moto")

@@ -29,10 +29,10 @@ import pytest
 from botocore.stub import Stubber
 
 from launcher.errors import AwsError, ConfigError
-from launcher.infra_destroy import config_after_destroy, destroy
-from launcher.infra_events import Polling, StackEvent, failure_cause, last_operation
-from launcher.infra_stack import DEFAULT_RETENTION_DAYS, deploy, load_template
-from launcher.infra_status import status
+from launcher.infra.destroy import config_after_destroy, destroy
+from launcher.infra.events import Polling, StackEvent, failure_cause, last_operation
+from launcher.infra.stack import DEFAULT_RETENTION_DAYS, deploy, load_template
+from launcher.infra.status import status
 from tests.infra_helpers import moto_execute_like_cloudformation
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.*not supported by moto")
@@ -380,7 +380,7 @@ def test_wait_times_out_with_a_clear_message(stubbed: Any) -> None:
     for _ in range(3):
         stubber.add_response("describe_stacks", _stack("UPDATE_IN_PROGRESS"))
         stubber.add_response("describe_stack_events", {"StackEvents": FAILED_CREATE[-2:]})
-    from launcher.infra_events import wait_for_stack
+    from launcher.infra.events import wait_for_stack
 
     with pytest.raises(AwsError, match="timed out after 20s.*still UPDATE_IN_PROGRESS"):
         wait_for_stack(client, STACK_ID, after_event=None,
@@ -409,7 +409,7 @@ def test_status_degrades_when_a_check_is_denied(stubbed: Any) -> None:
 def test_unparsable_response_is_an_aws_error() -> None:
     from botocore.parsers import ResponseParserError
 
-    from launcher.infra_events import aws_errors
+    from launcher.infra.events import aws_errors
 
     with pytest.raises(AwsError, match="cloudformation:X failed: Unable to parse") as info, \
             aws_errors("cloudformation:X"):

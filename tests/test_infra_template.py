@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from launcher.infra_stack import (
+from launcher.infra.stack import (
     DEFAULT_KEY_PREFIX,
     DEFAULT_RETENTION_DAYS,
     KEY_PREFIX_PATTERN,
@@ -74,7 +74,7 @@ def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_template_lives_in_infra() -> None:
-    assert TEMPLATE_PATH == REPO / "infra" / "launcher-stack.yaml"
+    assert TEMPLATE_PATH == REPO / "launcher" / "infra" / "template.yaml"
 
 
 def test_cfn_lint_passes_including_informational_checks() -> None:
@@ -100,7 +100,7 @@ def test_parameters_agree_with_the_code(template: dict[str, Any]) -> None:
 
 
 def test_key_prefix_default_is_the_launchers() -> None:
-    from launcher.spec import Aws
+    from launcher.config.spec import Aws
 
     assert Aws.model_fields["prefix"].default == DEFAULT_KEY_PREFIX
 

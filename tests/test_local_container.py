@@ -69,10 +69,10 @@ def test_environment_argv_and_tree_match_the_modeltrainer_contract(cli_env, tmp_
     seen = read_seen(desc)
     env = seen["env"]
 
-    # argv: insertion order (typed first, then the job file's extras, then --hp extras), one token each.
+    # argv: insertion order (the job file's extras, then --hp, keys as given), one token each.
     argv = seen["argv"]
     pairs = dict(zip(argv[::2], argv[1::2], strict=True))
-    assert argv[:2] == ["--epochs", "10"]
+    assert argv[:4] == ["--str_ten", "10", "--zeros", "007"] and pairs["--epochs"] == "10"
     assert pairs["--str_ten"] == "10" and pairs["--zeros"] == "007" and pairs["--quoted"] == "x"
     assert pairs["--lr-rate"] == "0.1" and pairs["--amp_flag"] == "true"
     assert pairs["--layers"] == "[64, 128]" and pairs["--opt"] == '{"eps": 1e-08}'
@@ -194,7 +194,7 @@ def test_requirements_are_installed_only_when_present_or_named(cli_env, tmp_path
     assert "installing requirements.txt" in cli_env.err
     rc = main(["train", "--local", "--source-dir", str(src), "--entrypoint", "probe.py",
                "--name", "missing-reqs", "--requirements", "nope.txt"], cli_env)
-    assert rc == 2 and "requirements file nope.txt is not in the source dir" in cli_env.err
+    assert rc == 2 and "requirements file nope.txt not found in" in cli_env.err
 
 
 def test_local_dry_run_shows_the_container_and_writes_nothing(cli_env, tmp_path):

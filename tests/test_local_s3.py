@@ -10,6 +10,7 @@ import boto3
 import numpy as np
 
 from launcher.cli.main import main
+from launcher.runner import submit_spec
 from tests.test_local_container import make_source
 
 
@@ -54,7 +55,7 @@ def test_missing_s3_prefix_fails_clearly(aws, cli_env, tmp_path):
 def test_s3_channel_download_reports_progress(aws, tmp_path):
     from launcher.backends.local.backend import LocalBackend
     from launcher.backends.local.options import LocalOptions
-    from launcher.settings import resolve_spec
+    from launcher.config.layers import resolve_spec
 
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="data-bucket")
@@ -66,8 +67,8 @@ def test_s3_channel_download_reports_progress(aws, tmp_path):
     spec = resolve_spec(config_path=tmp_path / "none.toml", environ={}, flags={
         "source_dir": str(src), "entrypoint": "probe.py", "data": {"train": "s3://data-bucket/p/train/"},
         "spot": {"enabled": False}}).spec
-    backend = LocalBackend(tmp_path / "jobs", options=LocalOptions(num_gpus=0),
+    backend = LocalBackend(tmp_path / "jobs", options=LocalOptions(),
                            progress=lambda *a: calls.append(a))
-    assert backend.submit(spec, "progress-job").status == "Completed"
+    assert submit_spec(backend, spec, "progress-job").status == "Completed"
     assert calls and calls[-1] == ("train (algo-1)", 2 * len(body), 2 * len(body))
     assert all(done <= total for _, done, total in calls)

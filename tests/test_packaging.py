@@ -10,7 +10,7 @@ import time
 import pytest
 
 from launcher.errors import PackagingError
-from launcher.packaging import package_source, safe_extract
+from launcher.job.packaging import package_source, safe_extract
 
 
 def make_tree(root):

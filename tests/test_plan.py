@@ -1,4 +1,4 @@
-"""`launcher.plan.make_plan`: golden figures of the seeds' worked examples, edge cases, warnings, JSON."""
+"""`make_plan`: golden figures of worked examples, edge cases, warnings, JSON."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from launcher.config.spec import build_spec
 from launcher.errors import SpecError
-from launcher.plan import Plan, make_plan
-from launcher.spec import build_spec
+from launcher.planning.training_plan import Plan, make_plan
 
 # A validation channel: the reference entrypoint then trains on every example of `train`.
 DATA = {"train": "/data/train", "validation": "/data/validation"}
@@ -31,7 +31,7 @@ def codes(plan: Plan) -> set[str]:
     return {w.code for w in plan.warnings}
 
 
-# --- the seeds' worked examples -------------------------------------------------------------------
+# --- worked examples -------------------------------------------------------------------
 
 
 def test_seed_1000_samples_batch_50_ten_epochs() -> None:
@@ -142,7 +142,7 @@ def test_holdout_split_without_a_validation_channel() -> None:
 
 
 def test_custom_entrypoint_has_no_holdout(tmp_path: Any) -> None:
-    spec = build_spec({"source_dir": str(tmp_path), "hyperparameters": {"batch_size": 50},
+    spec = build_spec({"source_dir": str(tmp_path), "hyperparameters": {"batch_size": 50, "epochs": 3},
                        "data": {"train": "/d"}})
     p = make_plan(spec, samples=1000, local=True)
     assert p.holdout == 0 and p.steps.iterations_per_epoch == 20
@@ -193,16 +193,17 @@ def test_long_warmup_warns_above_ten_percent() -> None:
 
 
 def test_spot_warning_for_own_script_without_checkpoint_uri(tmp_path: Any) -> None:
-    spec = build_spec({"source_dir": str(tmp_path), "data": DATA, **GPU})
+    HPS = {"hyperparameters": {"epochs": 10, "batch_size": 64}}
+    spec = build_spec({"source_dir": str(tmp_path), "data": DATA, **GPU, **HPS})
     assert "spot-without-checkpoints" in codes(make_plan(spec, samples=1000))
-    spec = build_spec({"source_dir": str(tmp_path), "data": DATA, **GPU,
+    spec = build_spec({"source_dir": str(tmp_path), "data": DATA, **GPU, **HPS,
                        "spot": {"checkpoint_s3_uri": "s3://bkt/ck/"}})
     assert "spot-without-checkpoints" not in codes(make_plan(spec, samples=1000))
-    spec = build_spec({"source_dir": str(tmp_path), "data": DATA, **GPU, "spot": {"enabled": False}})
+    spec = build_spec({"source_dir": str(tmp_path), "data": DATA, **GPU, **HPS, "spot": {"enabled": False}})
     assert "spot-without-checkpoints" not in codes(make_plan(spec, samples=1000))
     # locally, spot does not apply
     assert "spot-without-checkpoints" not in codes(
-        make_plan(build_spec({"source_dir": str(tmp_path), "data": DATA}), samples=1000, local=True))
+        make_plan(build_spec({"source_dir": str(tmp_path), "data": DATA, **HPS}), samples=1000, local=True))
 
 
 def test_spot_warning_for_reference_entrypoint_only_when_nothing_is_saved_before_the_end() -> None:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from launcher.cli.main import main
-from launcher.data_manifest import ChannelInfo
-from launcher.throughput import record_throughput
+from launcher.job.data_manifest import ChannelInfo
+from launcher.planning.throughput import record_throughput
 from tests.conftest import REPO, CapturedEnv
 
 DIGITS_TRAIN = 1437  # launcher/datasets/digits/train (npz header of y)
@@ -108,7 +108,6 @@ def test_plot_writes_a_png(cli_env: CapturedEnv, tmp_path: Path) -> None:
 
 
 def test_request_is_the_dry_run_request(cli_env: CapturedEnv) -> None:
-    pytest.importorskip("launcher.backends.sagemaker.request")
     data = plan_json(cli_env, "--instance", "ml.g4dn.xlarge", "--request", "--bucket", "bkt",
                      "--role", "arn:aws:iam::123456789012:role/r", "--region", "us-east-1",
                      "--name", "plan-test-1")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from launcher.cost import CostEstimate, expected_seconds, format_duration, format_usd
-from launcher.lrchart import render_lr_chart
-from launcher.plan import make_plan
-from launcher.spec import build_spec
-from launcher.throughput import recall_throughput, record_throughput, store_path, throughput_key
+from launcher.cli.render.lrchart import render_lr_chart
+from launcher.config.spec import build_spec
+from launcher.planning.cost import CostEstimate, expected_seconds, format_duration, format_usd
+from launcher.planning.throughput import recall_throughput, record_throughput, store_path, throughput_key
+from launcher.planning.training_plan import make_plan
 
 DATA = {"train": "/data/train", "validation": "/data/validation"}
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from launcher.plan import make_plan
-from launcher.spec import REFERENCE_SOURCE_DIR, build_spec
+from launcher.config.spec import REFERENCE_SOURCE_DIR, build_spec
+from launcher.planning.training_plan import make_plan
 from tests.conftest import REPO
 
 DIGITS = REPO / "launcher" / "datasets" / "digits"

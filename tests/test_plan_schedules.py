@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from launcher.plan import make_plan
-from launcher.spec import build_spec
+from launcher.config.spec import build_spec
+from launcher.planning.training_plan import make_plan
 
 torch = pytest.importorskip("torch")
 

@@ -17,9 +17,9 @@ from launcher.aws import client
 from launcher.backends.base import JobDescription, JobStatus, spot_savings_percent
 from launcher.backends.sagemaker.backend import SageMakerBackend, make_sagemaker_backend
 from launcher.backends.sagemaker.logs import last_traceback
-from launcher.cli.summary import render_summary
+from launcher.cli.render.summary import render_summary
+from launcher.config.spec import Aws
 from launcher.errors import AwsError, JobNotFoundError
-from launcher.spec import Aws
 from tests.conftest import CapturedEnv
 from tests.sagemaker_helpers import BUCKET, REGION, ROLE, iter_limit, put_log_lines, set_job_state
 
@@ -28,7 +28,7 @@ AWS = Aws(region=REGION, role=ROLE, bucket=BUCKET)
 
 @pytest.fixture
 def backend(aws, tmp_path) -> SageMakerBackend:
-    b = make_sagemaker_backend(AWS, cwd=tmp_path)
+    b = make_sagemaker_backend(AWS)
     b.poll_seconds = 0.0
     return b
 
@@ -206,7 +206,7 @@ def test_logs_before_the_container_starts(backend):
 def _stubbed(tmp_path) -> tuple[SageMakerBackend, Stubber]:
     session = boto3.Session(region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
     sm = client(session, "sagemaker")
-    b = SageMakerBackend(session, aws=AWS, cwd=tmp_path, sagemaker_client=sm, s3_client=None,
+    b = SageMakerBackend(session, aws=AWS, sagemaker_client=sm, s3_client=None,
                          logs_client=None, poll_seconds=0)
     return b, Stubber(sm)
 

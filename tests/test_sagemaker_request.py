@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from launcher.backends.sagemaker.images import resolve_image
-from launcher.backends.sagemaker.request import dry_run_request, validate_request
+from launcher.backends.sagemaker.request import validate_request
+from launcher.config.spec import build_spec
 from launcher.errors import SpecError
-from launcher.spec import build_spec
 from tests.conftest import REPO
-from tests.sagemaker_helpers import BUCKET, METRICS, REGION, ROLE, make_channel, make_source
+from tests.sagemaker_helpers import BUCKET, METRICS, REGION, ROLE, dry_run_request, make_channel, make_source
 
 
 def spec_for(src: Path, **over):
@@ -230,13 +230,15 @@ from pathlib import Path
 def no_network(*a, **k):
     raise AssertionError("network")
 socket.socket.connect = no_network
-from launcher.spec import build_spec
-from launcher.backends.sagemaker.request import dry_run_request
+from launcher.config.spec import build_spec
+from launcher.backends.sagemaker.request import dry_run_plan
+from launcher.job.resolve import Target, resolve_job
 spec = build_spec({{"entrypoint": "train.py", "source_dir": {str(src)!r},
     "compute": {{"instance_type": "ml.p3.2xlarge"}},
     "aws": {{"role": {ROLE!r}, "bucket": {BUCKET!r}, "region": "us-east-1"}},
     "data": {{"train": "s3://data-bucket/train/"}}}})
-req = dry_run_request(spec, "j", cwd=Path({str(tmp_path)!r}))
+job = resolve_job(spec, target=Target.SAGEMAKER, cwd=Path({str(tmp_path)!r}), name="j")
+req = dry_run_plan(job)[1]
 assert req["TrainingJobName"] == "j"
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("sagemaker", "boto3", "torch", "pandas"))
 print(json.dumps(heavy))

@@ -1,4 +1,4 @@
-"""Submitting to SageMaker through `run_cloud_train`, against moto over HTTP (the `aws` fixture)."""
+"""Submitting to SageMaker through `launch train`'s own parser and handler, against moto over HTTP."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import boto3
 import pytest
 
 from launcher.backends.sagemaker.staging import read_manifest
-from launcher.cli.cloud_cmd import run_cloud_train
-from launcher.data_manifest import MANIFEST_NAME
-from launcher.errors import AwsError, SpecError
+from launcher.cli.main import build_parser
+from launcher.errors import AwsError, ExitStatus, SpecError
+from launcher.job.data_manifest import MANIFEST_NAME
 from tests.sagemaker_helpers import (
     BUCKET,
     METRICS,
@@ -22,7 +22,6 @@ from tests.sagemaker_helpers import (
     make_channel,
     make_source,
     moto_jobs,
-    parser,
     put_log_lines,
     s3_objects,
     strip_locations,
@@ -42,7 +41,9 @@ def captured(aws, monkeypatch):
 
 
 def train(env, *argv: str) -> int:
-    return run_cloud_train(parser().parse_args(list(argv)), env)
+    """`launch train ARGV` with its errors raised, not turned into exit codes."""
+    args = build_parser().parse_args(["train", *argv])
+    return int(args.handler(args, env))
 
 
 def submitted(env) -> dict:
@@ -97,7 +98,7 @@ def test_two_submits_in_one_second_get_different_names(cli_env, s3, captured, tm
 
     import sagemaker.train.utils as sdk_utils
 
-    import launcher.naming
+    import launcher.job.naming
 
     instant = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -106,7 +107,7 @@ def test_two_submits_in_one_second_get_different_names(cli_env, s3, captured, tm
         def now(cls, tz=None):
             return instant if tz else instant.replace(tzinfo=None)
 
-    monkeypatch.setattr(launcher.naming, "datetime", Frozen)
+    monkeypatch.setattr(launcher.job.naming, "datetime", Frozen)
     monkeypatch.setattr(sdk_utils, "datetime", Frozen)
     src = make_source(tmp_path)
     for _ in range(2):
@@ -269,19 +270,19 @@ def test_existing_name_is_refused_with_a_remedy(cli_env, s3, captured, tmp_path,
 
     import launcher.backends.sagemaker.backend as backend_mod
 
-    real = backend_mod.SageMakerBackend.submit
+    real = backend_mod.SageMakerBackend.schedule
 
-    def submit_twice(self, spec, job_name):
-        real(self, spec, job_name)
+    def submit_twice(self, dryrun):
+        real(self, dryrun)
         err = {"Error": {"Code": "ResourceInUse", "Message": "Training job names must be unique"}}
 
         def refuse(**_):
             raise ClientError(err, "CreateTrainingJob")
 
         self.sm.create_training_job = refuse
-        return real(self, spec, job_name)
+        return real(self, dryrun)
 
-    monkeypatch.setattr(backend_mod.SageMakerBackend, "submit", submit_twice)
+    monkeypatch.setattr(backend_mod.SageMakerBackend, "schedule", submit_twice)
     with pytest.raises(AwsError, match="already exists"):
         train(cli_env, *base_args(make_source(tmp_path), "--instance", "ml.g5.xlarge", "--name", "dup"))
 
@@ -295,7 +296,7 @@ def test_cli_wiring_through_launch_train(cli_env, s3, captured, tmp_path):
     assert json.loads(cli_env.out)["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
     assert s3_objects(s3) == {}
     bad = main(["train", *base_args(src, "--instance", "ml.g5.xlarge", "--bucket", "")], cli_env)
-    assert bad == SpecError.exit_code and "launch infra deploy" in cli_env.err
+    assert bad == ExitStatus.INVALID and "launch infra deploy" in cli_env.err
     assert "Traceback" not in cli_env.err
 
 
@@ -314,15 +315,16 @@ def test_wait_on_a_failed_job_prints_the_summary_and_fails(cli_env, s3, captured
     from tests.sagemaker_helpers import set_job_state
 
     monkeypatch.setenv("COLUMNS", "250")
-    real = backend_mod.SageMakerBackend.submit
+    real = backend_mod.SageMakerBackend.schedule
 
-    def submit_then_fail(self, spec, job_name):
-        real(self, spec, job_name)
-        set_job_state(job_name, "Failed", "Failed", transitions=["Starting", "Training", "Failed"],
+    def submit_then_fail(self, dryrun):
+        submission = real(self, dryrun)
+        set_job_state(dryrun.job.name, "Failed", "Failed", transitions=["Starting", "Training", "Failed"],
                       failure_reason="AlgorithmError: … returned non-zero exit status 3.")
-        return self.describe(job_name)
+        submission.job = self.describe(dryrun.job.name)
+        return submission
 
-    monkeypatch.setattr(backend_mod.SageMakerBackend, "submit", submit_then_fail)
+    monkeypatch.setattr(backend_mod.SageMakerBackend, "schedule", submit_then_fail)
     put_log_lines(boto3.client("logs", region_name=REGION), "bad-job/algo-1-1700000000",
                   ["Traceback (most recent call last):", 'File "train.py", line 1, in <module>',
                    "1 / 0", "ZeroDivisionError: division by zero"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from launcher.cli.main import main
-from launcher.settings import resolve_spec
-from launcher.userconfig import update_user_config
+from launcher.config.layers import resolve_spec
+from launcher.config.userconfig import update_user_config
 
 
 def test_precedence_and_sources(tmp_path):
@@ -54,4 +54,5 @@ def test_launch_config_shows_where_values_come_from(cli_env):
     values = json.loads(cli_env.out)["values"]
     assert values["hyperparameters.epochs"] == {"value": 7, "source": "flag"}
     assert values["aws.bucket"] == {"value": "b1", "source": "user config"}
-    assert values["hyperparameters.lr_schedule"]["source"] == "default (demo)"
+    assert values["hyperparameters.lr_schedule"] == {"value": "constant",
+                                                     "source": "default (reference entrypoint)"}

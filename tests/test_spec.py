@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from launcher import hyperparams
+from launcher.config import wire as hyperparams
+from launcher.config.spec import JOB_NAME_RE, build_spec
 from launcher.errors import SpecError
-from launcher.naming import generate_job_name
-from launcher.spec import JOB_NAME_RE, build_spec
+from launcher.job.naming import generate_job_name
 
 
 def ok(**values):

@@ -11,9 +11,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from launcher.spec import JobSpec
+if TYPE_CHECKING:
+    from launcher.job.resolve import ResolvedJob
+
 
 
 def now_iso() -> str:
@@ -104,12 +106,49 @@ def spot_savings_percent(training_seconds: int | None, billable_seconds: int | N
     return round((1 - billable_seconds / training_seconds) * 100, 1)
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, with the same keys for every backend."""
+
+    foreground: bool                 # schedule() runs the job to its end before it returns
+    input_modes: tuple[str, ...]     # input modes it runs as SageMaker would
+    managed_spot: bool               # spot capacity with interruptions handled by the platform
+    interruption_drill: bool         # can rehearse spot interruptions (--simulate-interruptions)
+    follow_logs: bool                # logs(follow=True) streams until the job ends
+
+
+@dataclass
+class DryRun:
+    """What a backend would do for a job: printable, and computed without any side effect."""
+
+    job: ResolvedJob
+    backend: str
+    request: dict[str, Any]          # cloud: the CreateTrainingJob request; local: each host's run
+    actions: list[str] = field(default_factory=list)  # what schedule() would do, one line each
+    payload: Any = None              # the backend's own plan, for its schedule()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job_name": self.job.name, "backend": self.backend, "request": self.request,
+                "actions": list(self.actions)}
+
+
+@dataclass
+class Submission:
+    """What schedule() did: the job as it stands afterwards, and what it changed on the way."""
+
+    job: JobDescription
+    report: dict[str, Any] = field(default_factory=dict)
+
+
 class Backend(Protocol):
-    """What every backend offers. `submit` validates everything before any side effect."""
+    """What every backend offers: a pure dry run, the act, and the same read side for every job."""
 
     name: str
+    capabilities: Capabilities
 
-    def submit(self, spec: JobSpec, job_name: str) -> JobDescription: ...
+    def dryrun(self, job: ResolvedJob) -> DryRun: ...
+
+    def schedule(self, dryrun: DryRun) -> Submission: ...
 
     def wait(self, job_name: str) -> JobDescription: ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from launcher.cli.spec_args import add_spec_arguments
 from launcher.context import Environment
@@ -21,7 +22,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=handle)
 
 
-def _flatten(data: dict, prefix: str = "") -> dict[str, object]:
+REFERENCE_DEFAULT = "default (reference entrypoint)"
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, object]:
     flat: dict[str, object] = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
@@ -33,7 +37,7 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, object]:
 
 
 def handle(args: argparse.Namespace, env: Environment) -> int:
-    from launcher.cli.output import console, emit_json
+    from launcher.cli.render.console import console, emit_json
 
     if args.instance_types:
         return _instance_types(args, env)
@@ -42,6 +46,13 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
     resolved = resolve_from_args(args, env)
     values = _flatten(resolved.spec.model_dump(mode="json"))
     rows = [(k, v, resolved.sources.get(k, "default")) for k, v in values.items()]
+    if resolved.spec.uses_reference_entrypoint:
+        # Every hyperparameter the script will use, the ones nobody set with the script's default.
+        from launcher.reference import TrainConfig, config_to_dict
+
+        given = set(resolved.spec.hyperparameters)
+        rows += [(f"hyperparameters.{k}", v, REFERENCE_DEFAULT)
+                 for k, v in config_to_dict(TrainConfig()).items() if k not in given]
     if args.json:
         emit_json(env, {"config_file": str(env.config_path),
                         "values": {k: {"value": v, "source": s} for k, v, s in rows}})
@@ -58,8 +69,8 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
 
 
 def _instance_types(args: argparse.Namespace, env: Environment) -> int:
-    from launcher.catalog import INSTANCE_TYPES, PRICE_DATE, PRICE_SOURCE, lookup
-    from launcher.cli.output import console, emit_json
+    from launcher.cli.render.console import console, emit_json
+    from launcher.config.catalog import INSTANCE_TYPES, PRICE_DATE, PRICE_SOURCE, lookup
 
     entries = [lookup(t) for t in sorted(INSTANCE_TYPES)]
     if args.json:

@@ -1,6 +1,6 @@
-"""`launch infra deploy|status|destroy`: the bucket + execution role stack (infra/launcher-stack.yaml).
+"""`launch infra deploy|status|destroy`: the bucket + execution role stack (launcher/infra/template.yaml).
 
-Parsing and presentation only; the logic lives in launcher.infra_stack / launcher.infra_destroy.
+Parsing and presentation only; the logic lives in launcher.infra.stack / launcher.infra.destroy.
 boto3, rich and the logic modules are imported inside the handlers so `launch --help` stays fast.
 Results go to stdout, progress and prompts to stderr.
 """
@@ -11,7 +11,7 @@ import argparse
 from typing import Any
 
 from launcher.context import Environment
-from launcher.errors import LauncherError
+from launcher.errors import AwsError, ExitStatus, LauncherError
 
 DEFAULT_PREFIX = "launcher"
 DEFAULT_TIMEOUT_MINUTES = 30.0
@@ -20,7 +20,7 @@ DEFAULT_TIMEOUT_MINUTES = 30.0
 class ConfirmationRequired(LauncherError):
     """A destructive or billable change was asked for without --yes and without a terminal."""
 
-    exit_code = 2
+    exit_status = ExitStatus.INVALID
 
 
 def register(sub: Any) -> None:
@@ -85,7 +85,7 @@ def register(sub: Any) -> None:
 
 def _usage(parser: argparse.ArgumentParser, env: Environment) -> int:
     parser.print_help(env.stdout)
-    return 2
+    return int(ExitStatus.INVALID)
 
 
 # --- shared helpers -----------------------------------------------------------------------------
@@ -126,7 +126,7 @@ def _session(args: argparse.Namespace, config_region: str | None, prefer_config:
 
 
 def _polling(args: argparse.Namespace) -> Any:
-    from launcher.infra_events import Polling
+    from launcher.infra.events import Polling
 
     if args.timeout <= 0:
         from launcher.errors import ConfigError
@@ -142,7 +142,7 @@ def _text(value: object, style: str = "") -> Any:
 
 
 def _event_printer(env: Environment) -> Any:
-    from launcher.cli.output import console
+    from launcher.cli.render.console import console
 
     err = console(env, stderr=True)
 
@@ -175,8 +175,9 @@ def _print_outputs(out: Any, outputs: Any) -> None:
 
 def _deploy(args: argparse.Namespace, env: Environment) -> int:
     from launcher import aws
-    from launcher.cli.output import console
-    from launcher.infra_stack import (
+    from launcher.cli.render.console import console
+    from launcher.config.userconfig import load_user_config, update_user_config
+    from launcher.infra.stack import (
         CONFIG_SECTION,
         deploy,
         normalize_key_prefix,
@@ -184,7 +185,6 @@ def _deploy(args: argparse.Namespace, env: Environment) -> int:
         validate_prefix,
         validate_retention,
     )
-    from launcher.userconfig import load_user_config, update_user_config
 
     assert env.config_path is not None
     prefix = validate_prefix(args.name)
@@ -225,11 +225,13 @@ def _deploy(args: argparse.Namespace, env: Environment) -> int:
         raise
     if result.action == "cancelled":
         env.stderr.write("cancelled: nothing was changed\n")
-        return 1
+        return int(ExitStatus.ERROR)
     out.print(_text({"created": f"Created stack {name}.", "updated": f"Updated stack {name}.",
                      "unchanged": f"Stack {name} is up to date: no changes."}[result.action],
                     "green"))
     _print_outputs(out, result.outputs)
+    if result.outputs is None:
+        raise AwsError(f"stack {name} has no outputs to remember", "run `launch infra status`")
     update_user_config(env.config_path, CONFIG_SECTION, result.outputs.to_config())
     out.print(_text(f"Saved as defaults in {env.config_path} [{CONFIG_SECTION}].", "dim"))
     return 0
@@ -240,7 +242,7 @@ def _deploy(args: argparse.Namespace, env: Environment) -> int:
 
 def _target(args: argparse.Namespace, config: dict[str, Any]) -> tuple[str, str | None]:
     """The stack name (from --name, else the config's deployed stack) and the config region for it."""
-    from launcher.infra_stack import CONFIG_SECTION, stack_name_for, validate_prefix
+    from launcher.infra.stack import CONFIG_SECTION, stack_name_for, validate_prefix
 
     aws_cfg = config.get(CONFIG_SECTION) or {}
     if args.name:
@@ -253,10 +255,10 @@ def _target(args: argparse.Namespace, config: dict[str, Any]) -> tuple[str, str 
 
 def _status(args: argparse.Namespace, env: Environment) -> int:
     from launcher import aws
-    from launcher.cli.output import console, emit_json
-    from launcher.infra_stack import load_template
-    from launcher.infra_status import status
-    from launcher.userconfig import load_user_config
+    from launcher.cli.render.console import console, emit_json
+    from launcher.config.userconfig import load_user_config
+    from launcher.infra.stack import load_template
+    from launcher.infra.status import status
 
     assert env.config_path is not None
     config = load_user_config(env.config_path)
@@ -267,10 +269,10 @@ def _status(args: argparse.Namespace, env: Environment) -> int:
                 s3=aws.client(session, "s3"), config=config, template_body=load_template())
     if args.json:
         emit_json(env, {"region": region, **st.to_dict()})
-        return 0 if st.exists else 3
+        return int(ExitStatus.SUCCESS if st.exists else ExitStatus.NOT_FOUND)
     if not st.exists:
         env.stderr.write(f"no stack {name} in {region}: `launch infra deploy` creates it\n")
-        return 3
+        return int(ExitStatus.NOT_FOUND)
     out = console(env)
     headline = _text(f"Stack {name} ({region}): ", "bold")
     busy = str(st.status).endswith("_IN_PROGRESS")
@@ -304,10 +306,10 @@ def _status(args: argparse.Namespace, env: Environment) -> int:
 
 def _destroy(args: argparse.Namespace, env: Environment) -> int:
     from launcher import aws
-    from launcher.cli.output import console
-    from launcher.infra_destroy import config_after_destroy, destroy
-    from launcher.infra_stack import CONFIG_SECTION
-    from launcher.userconfig import load_user_config, update_user_config
+    from launcher.cli.render.console import console
+    from launcher.config.userconfig import load_user_config, update_user_config
+    from launcher.infra.destroy import config_after_destroy, destroy
+    from launcher.infra.stack import CONFIG_SECTION
 
     assert env.config_path is not None
     config = load_user_config(env.config_path)
@@ -340,7 +342,7 @@ def _destroy(args: argparse.Namespace, env: Environment) -> int:
         raise
     if result.action == "cancelled":
         env.stderr.write("cancelled: nothing was deleted\n")
-        return 1
+        return int(ExitStatus.ERROR)
     if result.action == "absent":
         out.print(_text(f"No stack {name} in {region}: nothing to delete."))
         if config_region != region:  # the config's stack (if any) lives elsewhere: leave it

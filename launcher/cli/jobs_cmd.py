@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from launcher.context import Environment
+
+if TYPE_CHECKING:
+    from launcher.backends.base import Backend
+    from launcher.config.spec import Aws
 
 
 def _common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
@@ -59,35 +63,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=download)
 
 
-def _local(env: Environment) -> Any:
-    from launcher.backends.local.backend import LocalBackend
-
-    return LocalBackend(env.jobs_dir, environ=dict(env.environ), cwd=env.cwd)
-
-
-def _cloud(args: argparse.Namespace, env: Environment) -> Any:
-    from launcher.backends.sagemaker.backend import make_sagemaker_backend
-    from launcher.settings import resolve_spec
+def _aws(args: argparse.Namespace, env: Environment) -> Aws:
+    """The AWS settings of the user config and environment, with --region/--profile on top."""
+    from launcher.config.layers import resolve_spec
 
     assert env.config_path is not None
     flags = {"aws": {k: v for k, v in (("region", args.region), ("profile", args.profile)) if v}}
-    aws = resolve_spec(config_path=env.config_path, environ=env.environ, flags=flags).spec.aws
-    return make_sagemaker_backend(aws, cwd=env.cwd)
+    return resolve_spec(config_path=env.config_path, environ=env.environ, flags=flags).spec.aws
 
 
-def backend_for(args: argparse.Namespace, env: Environment, job: str | None = None) -> Any:
-    if args.where == "local":
-        return _local(env)
-    if args.where == "cloud":
-        return _cloud(args, env)
-    local = _local(env)
-    if job is not None and local.store.exists(job):
-        return local
-    return _cloud(args, env)
+def backend_for(args: argparse.Namespace, env: Environment, job: str | None = None,
+                where: str | None = None) -> Backend:
+    from launcher.cli.session import cli_runner
+
+    runner, _ = cli_runner(env)
+    return runner.backend_for(job, where or args.where, _aws(args, env))
 
 
 def status(args: argparse.Namespace, env: Environment) -> int:
-    from launcher.cli.output import console, emit_json
+    from launcher.cli.render.console import console, emit_json
 
     desc = backend_for(args, env, args.job).describe(args.job)
     if args.json:
@@ -106,8 +100,8 @@ def status(args: argparse.Namespace, env: Environment) -> int:
 
 
 def describe(args: argparse.Namespace, env: Environment) -> int:
-    from launcher.cli.output import console, emit_json
-    from launcher.cli.summary import render_summary
+    from launcher.cli.render.console import console, emit_json
+    from launcher.cli.render.summary import render_summary
 
     desc = backend_for(args, env, args.job).describe(args.job)
     if args.json:
@@ -133,7 +127,7 @@ def logs(args: argparse.Namespace, env: Environment) -> int:
 
 
 def stop(args: argparse.Namespace, env: Environment) -> int:
-    from launcher.cli.output import emit_json
+    from launcher.cli.render.console import emit_json
 
     desc = backend_for(args, env, args.job).stop(args.job)
     if args.json:
@@ -145,17 +139,20 @@ def stop(args: argparse.Namespace, env: Environment) -> int:
 
 def list_jobs(args: argparse.Namespace, env: Environment) -> int:
     from launcher.backends.base import JobStatus
-    from launcher.cli.output import console, emit_json
+    from launcher.cli.render.console import console, emit_json
     from launcher.errors import LauncherError
 
     wanted = JobStatus(args.status) if args.status else None
     jobs = []
     notes = []
+    from launcher.cli.session import cli_runner
+
+    runner, _ = cli_runner(env)
     if args.where in (None, "local"):
-        jobs += _local(env).list_jobs(wanted, args.limit)
+        jobs += runner.backend_for(None, "local", _aws(args, env)).list_jobs(wanted, args.limit)
     if args.where in (None, "cloud"):
         try:
-            jobs += _cloud(args, env).list_jobs(wanted, args.limit)
+            jobs += runner.backend_for(None, "cloud", _aws(args, env)).list_jobs(wanted, args.limit)
         except LauncherError as e:
             if args.where == "cloud":
                 raise
@@ -182,7 +179,7 @@ def list_jobs(args: argparse.Namespace, env: Environment) -> int:
 
 
 def download(args: argparse.Namespace, env: Environment) -> int:
-    from launcher.cli.output import emit_json
+    from launcher.cli.render.console import emit_json
 
     to = args.to or env.cwd / args.job
     paths = backend_for(args, env, args.job).download(args.job, to, extract=args.extract)

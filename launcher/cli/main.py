@@ -10,12 +10,10 @@ from collections.abc import Sequence
 from launcher import __version__
 from launcher.cli import config_cmd, infra_cmd, jobs_cmd, plan_cmd, train_cmd
 from launcher.context import Environment
-from launcher.errors import LauncherError
+from launcher.errors import ExitStatus, LauncherError
 
 # Each module adds its sub-commands; every parser sets `handler(args, env) -> int`.
 COMMAND_MODULES = (train_cmd, plan_cmd, jobs_cmd, config_cmd, infra_cmd)
-
-EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +36,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "handler", None):
         parser.print_help(env.stdout)
-        return 2
+        return int(ExitStatus.INVALID)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -48,7 +46,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         return int(args.handler(args, env) or 0)
     except KeyboardInterrupt:
         env.stderr.write("interrupted\n")
-        return EXIT_INTERRUPTED
+        return int(ExitStatus.INTERRUPTED)
     except LauncherError as e:
         if args.debug:
             raise

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from launcher.cli.spec_args import add_spec_arguments, resolve_from_args
 from launcher.context import Environment
-from launcher.errors import AwsError, LauncherError, SpecError
+from launcher.errors import ExitStatus, SpecError
 
 if TYPE_CHECKING:
-    from launcher.plan import Plan
-    from launcher.preflight import Check
-    from launcher.spec import JobSpec
+    from launcher.backends.sagemaker.preflight import Check
+    from launcher.config.spec import JobSpec
+    from launcher.job.resolve import ResolvedJob
+    from launcher.planning.training_plan import Plan
 
 
 def register(sub: Any) -> None:
@@ -51,22 +52,25 @@ def register(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace, env: Environment) -> int:
-    from launcher.cost import DEFAULT_SPOT_SAVINGS
-    from launcher.plan import make_plan
-    from launcher.throughput import LOCAL_INSTANCE, recall_throughput, throughput_key
+    from launcher.cli.session import cli_runner
+    from launcher.job.resolve import Target
+    from launcher.planning.cost import DEFAULT_SPOT_SAVINGS
+    from launcher.planning.throughput import LOCAL_INSTANCE, recall_throughput, throughput_key
+    from launcher.planning.training_plan import PlanOptions
 
     spec = resolve_from_args(args, env).spec
     if args.local and (args.request or args.preflight):
         raise SpecError("--request and --preflight describe a SageMaker job", "drop --local")
 
     checks: list[Check] | None = None
-    s3 = None
+    samples, samples_source = args.samples, "--samples"
     if args.preflight:
-        from launcher.preflight import make_clients, run_preflight
+        from launcher.backends.sagemaker.preflight import make_clients, run_preflight
 
         s3, iam, region = make_clients(spec)
         checks = run_preflight(spec, s3=s3, iam=iam, region=region)
-    samples, samples_source = count_samples(spec, args.samples, env.cwd, s3)
+        if samples is None:
+            samples, samples_source = manifest_samples(spec, s3)
 
     throughput, throughput_source = args.throughput, "--throughput"
     if throughput is None:
@@ -75,27 +79,34 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
         key = throughput_key(spec)
         throughput = recall_throughput(env.home, key, where) if where else None
         throughput_source = f"measured by an earlier {key} job on {where}"
-
-    plan = make_plan(
-        spec, samples=samples, price_per_hour=args.price_per_hour, throughput=throughput,
-        local=args.local, throughput_source=throughput_source,
-        spot_savings=DEFAULT_SPOT_SAVINGS if args.spot_savings is None else args.spot_savings,
-    )
+    options = PlanOptions(
+        price_per_hour=args.price_per_hour, throughput=throughput, throughput_source=throughput_source,
+        spot_savings=DEFAULT_SPOT_SAVINGS if args.spot_savings is None else args.spot_savings)
+    runner, _ = cli_runner(env)
+    job = runner.resolve(spec, Target.LOCAL if args.local else Target.SAGEMAKER, samples=samples,
+                         samples_source=samples_source, plan_options=options)
+    request = runner.dryrun(job).request if args.request else None
+    plan = job.plan
+    if plan is None:
+        if job.reference:
+            remedy = ("pass --samples N, or --preflight to read the manifest the launcher writes next "
+                      "to data it uploads" if any(c.on_s3 for c in job.channels) else "pass --samples N")
+            raise SpecError(job.plan_note or "no step plan", remedy)
+        return _no_step_plan(args, env, job, checks, request)
 
     plot_path = None
     if args.plot is not None:
-        from launcher.plot import plot_lr_schedule
+        from launcher.cli.render.plot import plot_lr_schedule
 
         plot_path = args.plot if args.plot.is_absolute() else env.cwd / args.plot
         plot_lr_schedule(plan.lr_per_step, plan.steps.optimizer_steps_per_epoch, plan.warmup_steps,
                          plot_path)
-    request = build_request(spec, env) if args.request else None
 
     if args.json:
-        from launcher.cli.output import emit_json
+        from launcher.cli.render.console import emit_json
 
         data = plan.to_dict()
-        data["samples_source"] = samples_source
+        data["samples_source"] = job.samples_source
         data["plot"] = None if plot_path is None else str(plot_path)
         if checks is not None:
             data["preflight"] = [c.to_dict() for c in checks]
@@ -103,60 +114,59 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
             data["request"] = request
         emit_json(env, data)
     else:
-        render(env, plan, samples_source, checks, request, plot_path)
-    return AwsError.exit_code if checks and not all(c.ok for c in checks) else 0
+        render(env, plan, job.samples_source or "", checks, request, plot_path)
+    return int(ExitStatus.AWS) if checks and not all(c.ok for c in checks) else 0
 
 
-def count_samples(spec: JobSpec, given: int | None, cwd: Path, s3: Any) -> tuple[int, str]:
-    """(examples in the train channel, where the number came from); SpecError saying what to pass."""
-    from launcher.plan import TRAIN_CHANNEL
-    from launcher.spec import is_s3_uri
+def _no_step_plan(args: argparse.Namespace, env: Environment, job: ResolvedJob,
+                  checks: list[Check] | None, request: dict[str, Any] | None) -> int:
+    """A user script whose epochs, batch size or examples are unknown: say why, show the rest."""
+    if args.json:
+        from launcher.cli.render.console import emit_json
 
-    if given is not None:
-        return given, "--samples"
-    channel = TRAIN_CHANNEL if TRAIN_CHANNEL in spec.data else (
-        next(iter(spec.data)) if len(spec.data) == 1 else None)
-    if channel is None:
-        raise SpecError("no 'train' data channel to count training examples in",
-                        "pass --samples N or --data train=PATH")
-    location = spec.data[channel]
-    if is_s3_uri(location):
-        from launcher.data_manifest import MANIFEST_NAME
+        data: dict[str, Any] = {"entrypoint": job.entrypoint, "reference_entrypoint": False,
+                                "step_plan": None, "why": job.plan_note,
+                                "hyperparameters": job.hyperparameters}
+        if checks is not None:
+            data["preflight"] = [c.to_dict() for c in checks]
+        if request is not None:
+            data["request"] = request
+        emit_json(env, data)
+    else:
+        import json
 
-        if s3 is None:
-            raise SpecError(f"channel {channel!r} is on S3 ({location}); plan cannot count its "
-                            "examples offline", "pass --samples N, or --preflight to read the "
-                            f"{MANIFEST_NAME} the launcher writes next to data it uploads")
-        from launcher.preflight import read_channel_manifest
+        from rich.text import Text
 
-        info = read_channel_manifest(s3, location)
-        if info is None or info.samples is None:
-            raise SpecError(f"no launcher manifest with a sample count next to {location}",
-                            "pass --samples N")
-        return info.samples, f"manifest {location.rstrip('/')}/{MANIFEST_NAME}"
-    from launcher.data_manifest import count_local_samples
+        from launcher.cli.render.console import console
 
-    path = Path(location).expanduser()
-    path = path if path.is_absolute() else cwd / path
-    counted = count_local_samples(path)
-    if counted is None:
-        raise SpecError(f"channel {channel!r}: no .npz file with a 'y' array in {path}",
+        con = console(env)
+        con.print(Text(f"Plan: {job.entrypoint} ({job.source_dir}); world size {job.world_size}",
+                       style="bold"))
+        con.print(Text(f"No step plan: {job.plan_note}"))
+        con.print(Text("Hyperparameters as your script receives them: "
+                       + " ".join(f"--{k} {v}" for k, v in job.hyperparameters.items())))
+        _print_checks(con, checks)
+        if request is not None:
+            con.print(Text(json.dumps(request, indent=2, default=str)))
+    return int(ExitStatus.AWS) if checks and not all(c.ok for c in checks) else 0
+
+
+def manifest_samples(spec: JobSpec, s3: Any) -> tuple[int | None, str]:
+    """Examples of an S3 train channel, from the manifest the launcher writes next to uploaded data."""
+    from launcher.backends.sagemaker.preflight import read_channel_manifest
+    from launcher.config.spec import is_s3_uri
+    from launcher.job.data_manifest import MANIFEST_NAME
+    from launcher.planning.training_plan import TRAIN_CHANNEL
+
+    location = spec.data.get(TRAIN_CHANNEL) or (next(iter(spec.data.values())) if len(spec.data) == 1
+                                                else None)
+    if location is None or not is_s3_uri(location):
+        return None, "--samples"
+    info = read_channel_manifest(s3, location)
+    if info is None or info.samples is None:
+        raise SpecError(f"no launcher manifest with a sample count next to {location}",
                         "pass --samples N")
-    n, files = counted
-    return n, f"channel {channel}: {files} .npz file{'s' if files != 1 else ''} (headers only)"
-
-
-def build_request(spec: JobSpec, env: Environment) -> dict[str, Any]:
-    """The CreateTrainingJob request `launch train --dry-run` shows (the SageMaker backend's code)."""
-    try:
-        from launcher.backends.sagemaker.request import dry_run_request
-    except ImportError as e:
-        raise LauncherError("--request needs the SageMaker backend's request builder",
-                            f"it could not be imported: {e}") from e
-    from launcher.naming import generate_job_name
-
-    job_name = spec.job_name or generate_job_name(spec.base_name or spec.entrypoint)
-    return dry_run_request(spec, job_name, cwd=env.cwd)
+    return info.samples, f"manifest {location.rstrip('/')}/{MANIFEST_NAME}"
 
 
 # --- human output -------------------------------------------------------------------------------
@@ -169,8 +179,8 @@ def render(env: Environment, plan: Plan, samples_source: str, checks: list[Check
     from rich.table import Table
     from rich.text import Text
 
-    from launcher.cli.output import console
-    from launcher.lrchart import render_lr_chart
+    from launcher.cli.render.console import console
+    from launcher.cli.render.lrchart import render_lr_chart
 
     con = console(env)
     s, c = plan.steps, plan.config
@@ -221,16 +231,23 @@ def render(env: Environment, plan: Plan, samples_source: str, checks: list[Check
         con.print(Text(line))
     for w in plan.warnings:
         con.print(Text(f"warning: {w.message}", style="yellow"))
-    if checks is not None:
-        con.print()
-        con.print(Text("Preflight (read-only AWS checks)", style="bold"))
-        for chk in checks:
-            con.print(Text(f"  {'ok  ' if chk.ok else 'FAIL'} {chk.name}: {chk.detail}",
-                           style="green" if chk.ok else "red"))
+    _print_checks(con, checks)
     if request is not None:
         con.print()
         con.print(Text("CreateTrainingJob request (as `launch train --dry-run`)", style="bold"))
         con.print(Text(json.dumps(request, indent=2, default=str)))
+
+
+def _print_checks(con: Any, checks: list[Check] | None) -> None:
+    from rich.text import Text
+
+    if checks is None:
+        return
+    con.print()
+    con.print(Text("Preflight (read-only AWS checks)", style="bold"))
+    for chk in checks:
+        con.print(Text(f"  {'ok  ' if chk.ok else 'FAIL'} {chk.name}: {chk.detail}",
+                       style="green" if chk.ok else "red"))
 
 
 def _title(plan: Plan) -> str:
@@ -266,7 +283,7 @@ def _schedule_note(plan: Plan) -> str:
 
 
 def _cost_lines(plan: Plan) -> list[str]:
-    from launcher.cost import format_duration, format_usd
+    from launcher.planning.cost import format_duration, format_usd
 
     lines: list[str] = []
     if plan.expected_seconds is not None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from launcher.context import Environment
 
 if TYPE_CHECKING:
-    from launcher.settings import ResolvedSpec
+    from launcher.config.layers import ResolvedSpec
 
 # First-class hyperparameter flags of the reference entrypoint: (flag, key, type).
 HYPERPARAMETER_FLAGS: tuple[tuple[str, str, type], ...] = (
@@ -55,7 +55,10 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--metric", action="append", type=_pair, default=[], metavar="NAME=REGEX",
                    help="metric definition (repeatable; default: the source dir's metric_definitions.json)")
 
-    h = parser.add_argument_group("hyperparameters (reference entrypoint; others via --hp)")
+    h = parser.add_argument_group(
+        "hyperparameters", "typed and validated for the reference entrypoint; for your own script "
+        "they are plain hyperparameters named as below with '_' (--batch-size 64 → --batch_size 64), "
+        "unvalidated, and --hp KEY=VALUE arrives with KEY unchanged")
     for flag, key, kind in HYPERPARAMETER_FLAGS:
         h.add_argument(flag, dest=f"hp_{key}", type=kind, metavar=kind.__name__.upper())
     h.add_argument("--hp", action="append", type=_pair, default=[], metavar="KEY=VALUE",
@@ -91,8 +94,7 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
 
 def flags_to_layer(args: argparse.Namespace) -> dict[str, Any]:
     """Only the flags the user gave, as a partial spec."""
-    from entrypoints.hyperparameters import TrainConfig
-    from launcher.hyperparams import parse_cli_value
+    from launcher.config.wire import parse_cli_value
 
     layer: dict[str, Any] = {}
 
@@ -103,14 +105,10 @@ def flags_to_layer(args: argparse.Namespace) -> dict[str, Any]:
 
     for key in ("entrypoint", "source_dir", "requirements", "job_name", "base_name", "output"):
         put(None, key, getattr(args, key, None))
-    typed_names = set(TrainConfig.__dataclass_fields__)
     for key, text in args.hp:
-        name = key.replace("-", "_")
-        # Set directly: `--hp key=null` is a real value (None), which put() would drop.
-        if name in typed_names:
-            layer.setdefault("hyperparameters", {})[name] = parse_cli_value(text)
-        else:
-            layer.setdefault("extra_hyperparameters", {})[key] = parse_cli_value(text)
+        # Keys arrive as typed; the reference entrypoint's schema (applied by the spec) normalises
+        # them for its own script only. Set directly: `--hp key=null` is a real value (None).
+        layer.setdefault("extra_hyperparameters", {})[key] = parse_cli_value(text)
     for _flag, key, _kind in HYPERPARAMETER_FLAGS:
         put("hyperparameters", key, getattr(args, f"hp_{key}"))
     for name, location in args.data:
@@ -121,6 +119,8 @@ def flags_to_layer(args: argparse.Namespace) -> dict[str, Any]:
         put("environment", key, value)
     if args.metric:
         layer["metric_definitions"] = [{"name": n, "regex": r} for n, r in args.metric]
+    if getattr(args, "hosts", None) is not None:  # `train --local --hosts M`: M emulated hosts
+        put("compute", "instance_count", args.hosts)
     for key in ("instance_type", "instance_count", "volume_size_gb", "processes_per_host",
                 "input_mode", "framework_version", "py_version", "image_uri"):
         put("compute", key, getattr(args, key))
@@ -134,7 +134,7 @@ def flags_to_layer(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def resolve_from_args(args: argparse.Namespace, env: Environment) -> ResolvedSpec:
-    from launcher.settings import resolve_spec
+    from launcher.config.layers import resolve_spec
 
     assert env.config_path is not None
     job_file = args.job_file
@@ -142,7 +142,7 @@ def resolve_from_args(args: argparse.Namespace, env: Environment) -> ResolvedSpe
         job_file = env.cwd / job_file
     flags = flags_to_layer(args)
     # Relative paths on the command line are relative to where the command runs.
-    from launcher.spec import is_s3_uri
+    from launcher.config.spec import is_s3_uri
 
     for key in ("source_dir", "output"):
         if isinstance(flags.get(key), str) and not is_s3_uri(flags[key]):

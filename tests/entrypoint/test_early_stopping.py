@@ -1,4 +1,4 @@
-"""The seeds' early-stopping algorithm on crafted val_loss sequences."""
+"""The early-stopping algorithm on crafted val_loss sequences."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from dataclasses import fields
 import pytest
 from ep_harness import hp_args
 
-from entrypoints.hyperparameters import (
+from launcher.entrypoints.hyperparameters import (
     HYPERPARAMETER_DOCS,
     HyperparameterError,
     TrainConfig,

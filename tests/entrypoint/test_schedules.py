@@ -18,8 +18,8 @@ from torch.optim.lr_scheduler import (
     StepLR,
 )
 
-from entrypoints import hyperparameters
-from entrypoints.schedules import SCHEDULES, ScheduleSpec, effective_lr, lr_at, lr_per_step
+from launcher.entrypoints import hyperparameters
+from launcher.entrypoints.schedules import SCHEDULES, ScheduleSpec, effective_lr, lr_at, lr_per_step
 
 TOL = 1e-12
 
@@ -128,7 +128,8 @@ def test_pure_modules_import_without_torch() -> None:
     """The launcher imports these without torch or numpy (and without the flat sibling names)."""
     code = (
         "import sys\n"
-        "import entrypoints.steps, entrypoints.schedules, entrypoints.hyperparameters, entrypoints.planning\n"
+        "import launcher.entrypoints.steps, launcher.entrypoints.schedules\n"
+        "import launcher.entrypoints.hyperparameters, launcher.entrypoints.planning\n"
         "bad = {'torch', 'numpy', 'steps', 'schedules', 'hyperparameters'} & set(sys.modules)\n"
         "assert not bad, bad\n"
     )

@@ -1,10 +1,10 @@
-"""Step arithmetic against the seeds' worked examples and the edge cases the planner warns about."""
+"""Step arithmetic against worked examples and the edge cases the planner warns about."""
 
 from __future__ import annotations
 
 import pytest
 
-from entrypoints.steps import StepPlan, resolve_warmup_steps, split_sizes
+from launcher.entrypoints.steps import StepPlan, resolve_warmup_steps, split_sizes
 
 
 def test_seed_example_1000_samples_batch_50_10_epochs() -> None:

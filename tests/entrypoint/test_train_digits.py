@@ -12,9 +12,9 @@ import torch
 from ep_harness import DIGITS_HPS, DIGITS_VALIDATION, ENTRYPOINTS, Finished, read_metrics
 
 import networks
-from entrypoints.hyperparameters import config_from_mapping
-from entrypoints.planning import plan_run
-from entrypoints.schedules import lr_per_step
+from launcher.entrypoints.hyperparameters import config_from_mapping
+from launcher.entrypoints.planning import plan_run
+from launcher.entrypoints.schedules import lr_per_step
 
 pytestmark = pytest.mark.integration
 

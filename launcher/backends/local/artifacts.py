@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from launcher.s3util import upload_file
-from launcher.spec import is_s3_uri
+from launcher.backends.s3_transfer import upload_file
+from launcher.config.spec import is_s3_uri
 
 
 def pack_contents(dirs: list[Path], archive: Path) -> int:

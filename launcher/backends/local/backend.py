@@ -19,23 +19,32 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from launcher.backends.base import JobDescription, JobStatus, Transition, now_iso
+from launcher.backends.base import (
+    Capabilities,
+    DryRun,
+    JobDescription,
+    JobStatus,
+    Submission,
+    Transition,
+    now_iso,
+)
 from launcher.backends.local import container as ct
 from launcher.backends.local.artifacts import publish_artifacts
 from launcher.backends.local.checkpoint_sync import CheckpointMirror
-from launcher.backends.local.commands import LocalJobCommands
-from launcher.backends.local.options import Interrupter, LocalOptions, count_gpus, free_port
+from launcher.backends.local.commands import LocalJobs
+from launcher.backends.local.options import Interrupter, LocalOptions, free_port
 from launcher.backends.local.process import HostCommand, ProcessGroup
 from launcher.backends.local.store import JobDir, JobStore
+from launcher.backends.s3_transfer import download_prefix
+from launcher.config.spec import JobSpec, is_s3_uri
 from launcher.errors import SpecError
-from launcher.metrics import MetricParser, effective_definitions
-from launcher.packaging import package_source, safe_extract
-from launcher.s3util import download_prefix
-from launcher.spec import JobSpec, check_local_paths, is_s3_uri
+from launcher.job.metrics import MetricParser
+from launcher.job.packaging import package_source, safe_extract
+from launcher.job.resolve import ResolvedJob
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +53,19 @@ NOMINAL_INSTANCE_TYPE = "ml.m5.xlarge"
 RECORD_EVERY_S = 2.0
 
 
-def checkpointing_enabled(spec: JobSpec) -> bool:
-    """As the cloud request: a CheckpointConfig with spot, or whenever a checkpoint URI is given."""
-    return spec.spot_enabled(cloud=True) or spec.spot.checkpoint_s3_uri is not None
+CAPABILITIES = Capabilities(foreground=True, input_modes=("File", "FastFile"), managed_spot=False,
+                            interruption_drill=True, follow_logs=True)
 
 
-class LocalBackend(LocalJobCommands):
+class LocalBackend:
     name = "local"
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
         jobs_root: Path,
         *,
         environ: dict[str, str] | None = None,
-        cwd: Path | None = None,
         echo: Callable[[str], None] | None = None,
         notify: Callable[[str], None] | None = None,
         s3_factory: Callable[[], Any] | None = None,
@@ -66,13 +74,33 @@ class LocalBackend(LocalJobCommands):
     ) -> None:
         self.store = JobStore(jobs_root)
         self.environ = dict(os.environ if environ is None else environ)
-        self.cwd = cwd or Path.cwd()
         self.echo = echo or (lambda line: None)
         self.notify = notify or (lambda msg: log.info("%s", msg))
         self._s3_factory = s3_factory
         self._s3: Any = None
         self.options = options or LocalOptions()
         self.progress = progress  # (label, bytes done, bytes total) of S3 channel downloads
+        self.jobs = LocalJobs(self.store, self.s3)
+
+    # -- the job verbs (they work from the job directories alone, in any process) -----------------
+
+    def wait(self, job_name: str) -> JobDescription:
+        return self.jobs.describe(job_name)  # local jobs run in the foreground
+
+    def describe(self, job_name: str) -> JobDescription:
+        return self.jobs.describe(job_name)
+
+    def list_jobs(self, status: JobStatus | None = None, limit: int = 20) -> list[JobDescription]:
+        return self.jobs.list_jobs(status, limit)
+
+    def logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
+        return self.jobs.logs(job_name, follow)
+
+    def stop(self, job_name: str) -> JobDescription:
+        return self.jobs.stop(job_name)
+
+    def download(self, job_name: str, to: Path, extract: bool = False) -> list[Path]:
+        return self.jobs.download(job_name, to, extract)
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -95,54 +123,37 @@ class LocalBackend(LocalJobCommands):
 
     # -- submit -----------------------------------------------------------------------------------
 
-    def validate(self, spec: JobSpec) -> None:
-        """Everything that can fail before a job directory exists."""
-        check_local_paths(spec, self.cwd)
-        if spec.compute.input_mode == "Pipe":
-            raise SpecError("Pipe input mode is not emulated by the local backend",
-                            "use --input-mode File (or FastFile) for local runs")
-        if spec.output and not is_s3_uri(spec.output) and Path(spec.output).exists() \
-                and not Path(spec.output).is_dir():
-            raise SpecError(f"--output {spec.output} is a file", "name a directory or an s3:// URI")
-
-    def _gpu_count(self) -> int:
-        """This machine's GPUs (nvidia-smi once per backend)."""
-        if self.options.num_gpus is None:
-            self.options.num_gpus = count_gpus()
-        return self.options.num_gpus
-
-    def _containers(self, spec: JobSpec, job_name: str) -> tuple[dict[str, ct.ContainerConfig], int]:
-        """Each emulated host's container config, and the processes per host."""
-        hosts = [f"algo-{i + 1}" for i in range(spec.compute.instance_count)]
-        num_gpus = self._gpu_count()
-        # Emulated hosts split this machine's GPUs (CUDA_VISIBLE_DEVICES slices in _commands).
-        gpus_per_host = num_gpus // len(hosts)
-        nproc = spec.compute.processes_per_host or max(gpus_per_host, 1)
-        distributed = nproc > 1 or len(hosts) > 1
+    def _containers(self, job: ResolvedJob) -> dict[str, ct.ContainerConfig]:
+        """Each emulated host's container config."""
+        spec = job.spec
         region = spec.aws.region or self.environ.get("AWS_REGION") or DEFAULT_REGION
-        configs = {
+        hosts = list(job.hosts)
+        return {
             host: ct.ContainerConfig(
-                job_name=job_name, region=region,
-                instance_type=spec.compute.instance_type or NOMINAL_INSTANCE_TYPE,
-                hosts=hosts, current_host=host, channels=list(spec.data),
-                hyperparameters=spec.encoded_hyperparameters(), entry_script=spec.entrypoint,
-                environment=spec.environment, checkpointing=checkpointing_enabled(spec),
-                num_gpus=gpus_per_host, distributed=distributed,
-                processes_per_host=nproc if distributed else None, input_mode=spec.compute.input_mode,
+                job_name=job.name, region=region,
+                instance_type=job.instance_type or NOMINAL_INSTANCE_TYPE,
+                hosts=hosts, current_host=host, channels=[c.name for c in job.channels],
+                hyperparameters=job.hyperparameters, entry_script=job.entrypoint,
+                environment=spec.environment, checkpointing=job.checkpointing,
+                num_gpus=job.gpus_per_host, distributed=job.torchrun,
+                processes_per_host=job.processes_per_host if job.torchrun else None,
+                input_mode=spec.compute.input_mode,
             )
             for host in hosts
         }
-        return configs, nproc
 
-    def preview(self, spec: JobSpec, job_name: str) -> dict[str, Any]:
-        """What `submit` would run, per host (argv, cwd, the SM_* environment); writes nothing."""
-        self.validate(spec)
-        configs, nproc = self._containers(spec, job_name)
-        job = JobDir(self.store.root / job_name)
-        commands = self._commands(spec, job, list(configs), configs, nproc, port=0)
-        return {
-            "job_name": job_name,
-            "job_dir": str(job.path),
+    def dryrun(self, job: ResolvedJob) -> DryRun:
+        """What `schedule` would run, per host (argv, cwd, the SM_* environment); writes nothing."""
+        spec = job.spec
+        if spec.output and not is_s3_uri(spec.output) and Path(spec.output).exists() \
+                and not Path(spec.output).is_dir():
+            raise SpecError(f"--output {spec.output} is a file", "name a directory or an s3:// URI")
+        configs = self._containers(job)
+        jobdir = JobDir(self.store.root / job.name)
+        commands = self._commands(job, jobdir, configs, port=0)
+        request = {
+            "job_name": job.name,
+            "job_dir": str(jobdir.path),
             "hosts": {
                 c.host: {"argv": c.argv, "cwd": str(c.cwd),
                          "environment": {k: v for k, v in c.env.items()
@@ -151,19 +162,24 @@ class LocalBackend(LocalJobCommands):
                 for c in commands
             },
             "deviations": [d.__dict__ for d in ct.deviations(configs[commands[0].host],
-                                                              job.host_layout(commands[0].host))],
+                                                              jobdir.host_layout(commands[0].host))],
         }
+        actions = [f"create the job directory {jobdir.path}",
+                   f"package {job.source_dir} and extract it into each host's /opt/ml/input/data/code"]
+        actions += [f"stage channel {c.name!r} from {c.location}" for c in job.channels]
+        if job.requirements:
+            actions.append(f"pip install -r {job.requirements} into {self.options.python}")
+        actions.append(f"run {len(commands)} host{'s' if len(commands) > 1 else ''} "
+                       f"× {job.processes_per_host} process{'es' if job.processes_per_host > 1 else ''}")
+        return DryRun(job=job, backend=self.name, request=request, actions=actions, payload=configs)
 
-    def submit(self, spec: JobSpec, job_name: str) -> JobDescription:
-        """Run the job in the foreground and return its final description."""
-        self.validate(spec)
-        configs, nproc = self._containers(spec, job_name)
+    def schedule(self, dryrun: DryRun) -> Submission:
+        """Run the job in the foreground; returns its final description."""
+        return Submission(self.run(dryrun.job, dryrun.payload or self._containers(dryrun.job)))
+
+    def run(self, resolved: ResolvedJob, configs: dict[str, ct.ContainerConfig]) -> JobDescription:
+        spec, job_name = resolved.spec, resolved.name
         hosts = list(configs)
-        if configs[hosts[0]].distributed and not spec.entrypoint.endswith(".py"):
-            raise SpecError(f"{spec.entrypoint}: torchrun (several hosts or processes) runs a Python "
-                            "entry script", "use a .py entrypoint, or one process on one host")
-        checkpointing = checkpointing_enabled(spec)
-        source = spec.source_path(self.cwd)
         job = self.store.create(job_name)
         job.spec_path.write_text(spec.model_dump_json(indent=2))
         job.runner_pid_path.write_text(str(os.getpid()))  # `launch stop` checks this runner is alive
@@ -172,8 +188,10 @@ class LocalBackend(LocalJobCommands):
             instance_type=configs[hosts[0]].instance_type,
             instance_count=len(hosts),  # spot pricing does not apply here: no savings to report
         )
-        desc.details.update({"job_dir": str(job.path), "processes_per_host": nproc,
-                             "source_dir": str(source), "checkpointing": checkpointing})
+        desc.details.update({"job_dir": str(job.path), "processes_per_host": resolved.processes_per_host,
+                             "source_dir": str(resolved.source_dir),
+                             "checkpointing": resolved.checkpointing,
+                             "hyperparameters": dict(resolved.hyperparameters)})
         self._transition(job, desc, "Starting")
         first = job.host_layout(hosts[0])
         desc.deviations = ct.deviations(configs[hosts[0]], first)
@@ -181,8 +199,8 @@ class LocalBackend(LocalJobCommands):
             self.notify(f"deviation: {d.aspect}: real {d.real}; here {d.local}")
         job.save(desc)
         try:
-            self._stage(spec, job, hosts, configs, source, desc)
-            return self._train_and_finish(spec, job, hosts, configs, source, desc, nproc)
+            self._stage(resolved, job, configs, desc)
+            return self._train_and_finish(resolved, job, configs, desc)
         except KeyboardInterrupt:
             staged = job.host_layout(hosts[0]).model_dir.is_dir()
             self._finish(job, desc, JobStatus.STOPPED, "Stopped", "interrupted from the keyboard",
@@ -192,37 +210,30 @@ class LocalBackend(LocalJobCommands):
             self._finish(job, desc, JobStatus.FAILED, "Failed", f"launcher error: {e}")
             raise
 
-    def _stage(self, spec: JobSpec, job: JobDir, hosts: list[str],
-               configs: dict[str, ct.ContainerConfig], source: Path, desc: JobDescription) -> None:
+    def _stage(self, resolved: ResolvedJob, job: JobDir, configs: dict[str, ct.ContainerConfig],
+               desc: JobDescription) -> None:
         self._transition(job, desc, "Downloading", "staging code and data")
-        package = package_source(source, job.path / "staging")
+        package = package_source(resolved.source_dir, job.path / "staging")
         desc.details["code_sha256"] = package.sha256
-        for host in hosts:
+        for host in configs:
             layout = job.host_layout(host)
             layout.create()
             safe_extract(package.path, layout.code_dir)
             ct.write_config_files(layout, configs[host])
-            for name, location in spec.data.items():
-                dest = layout.channel_dir(name)
-                if is_s3_uri(location):
-                    files, size = download_prefix(self.s3(), location, dest, self.progress,
-                                                  f"{name} ({host})")
+            for channel in resolved.channels:
+                dest = layout.channel_dir(channel.name)
+                if channel.local_path is None:
+                    files, size = download_prefix(self.s3(), channel.location, dest, self.progress,
+                                                  f"{channel.name} ({host})")
                     if files == 0:
-                        raise SpecError(f"data channel {name!r}: nothing under {location}")
+                        raise SpecError(f"data channel {channel.name!r}: nothing under {channel.location}")
                 else:
-                    path = Path(location).expanduser()
-                    path = path if path.is_absolute() else self.cwd / path
-                    size = ct.stage_local_channel(path, dest)
-                log.info("channel %s on %s: %d bytes", name, host, size)
-        self._install_requirements(spec, job.host_layout(hosts[0]).code_dir)
+                    size = ct.stage_local_channel(channel.local_path, dest)
+                log.info("channel %s on %s: %d bytes", channel.name, host, size)
+        if resolved.requirements:
+            self._install_requirements(resolved.requirements, job.host_layout(next(iter(configs))).code_dir)
 
-    def _install_requirements(self, spec: JobSpec, code_dir: Path) -> None:
-        name = spec.requirements or ("requirements.txt" if (code_dir / "requirements.txt").exists()
-                                     else None)
-        if name is None:
-            return
-        if not (code_dir / name).is_file():
-            raise SpecError(f"requirements file {name} is not in the source dir")
+    def _install_requirements(self, name: str, code_dir: Path) -> None:
         self.notify(f"installing {name} into {self.options.python} (the container would pip install it)")
         proc = subprocess.run([self.options.python, "-m", "pip", "install", "-q", "-r", name],
                               cwd=code_dir, capture_output=True, text=True)
@@ -233,10 +244,10 @@ class LocalBackend(LocalJobCommands):
 
     # -- training ---------------------------------------------------------------------------------
 
-    def _commands(self, spec: JobSpec, job: JobDir, hosts: list[str],
-                  configs: dict[str, ct.ContainerConfig], nproc: int,
+    def _commands(self, resolved: ResolvedJob, job: JobDir, configs: dict[str, ct.ContainerConfig],
                   port: int | None = None) -> list[HostCommand]:
         port = free_port() if port is None else port
+        hosts, nproc = list(configs), resolved.processes_per_host
         commands = []
         for rank, host in enumerate(ct.sorted_hosts(hosts)):
             layout = job.host_layout(host)
@@ -256,17 +267,17 @@ class LocalBackend(LocalJobCommands):
                         f"--nnodes={len(hosts)}", f"--nproc_per_node={nproc}",
                         "--master_addr=127.0.0.1", f"--master_port={port}",
                         f"--node_rank={rank}", *argv[1:]]
-            if len(hosts) > 1 and "CUDA_VISIBLE_DEVICES" not in env and self._gpu_count():
+            if len(hosts) > 1 and "CUDA_VISIBLE_DEVICES" not in env and cfg.num_gpus:
                 share = cfg.num_gpus  # this host's slice of the machine's GPUs ("" hides them all)
                 env["CUDA_VISIBLE_DEVICES"] = ",".join(str(rank * share + i) for i in range(share))
             commands.append(HostCommand(host, argv, layout.code_dir, env, job.log_path(host)))
         return commands
 
-    def _train_and_finish(self, spec: JobSpec, job: JobDir, hosts: list[str],
-                          configs: dict[str, ct.ContainerConfig], source: Path,
-                          desc: JobDescription, nproc: int) -> JobDescription:
-        parser = MetricParser(effective_definitions(spec, source))
-        mirrors = self._mirrors(spec, job, hosts) if desc.details["checkpointing"] else []
+    def _train_and_finish(self, resolved: ResolvedJob, job: JobDir,
+                          configs: dict[str, ct.ContainerConfig], desc: JobDescription) -> JobDescription:
+        spec, hosts = resolved.spec, list(configs)
+        parser = MetricParser(list(resolved.metric_definitions))
+        mirrors = self._mirrors(spec, job, hosts) if resolved.checkpointing else []
         interrupter = self.options.interrupter
         attempt = 0
         started = time.monotonic()
@@ -278,8 +289,8 @@ class LocalBackend(LocalJobCommands):
                 m.start()
             self._transition(job, desc, "Training", "" if attempt == 0 else f"restart {attempt}")
             try:
-                codes, ended_by = self._run_attempt(spec, job, hosts, configs, nproc, parser, desc,
-                                                    interrupter, attempt, deadline)
+                codes, ended_by = self._run_attempt(resolved, job, configs, parser, desc, interrupter,
+                                                    attempt, deadline)
             finally:
                 for m in mirrors:  # the last pass also runs on Ctrl-C: nothing written is lost
                     m.stop()
@@ -313,10 +324,10 @@ class LocalBackend(LocalJobCommands):
         s3 = self.s3() if is_s3_uri(remote) else None
         return [CheckpointMirror(job.host_layout(h).checkpoint_dir, remote, s3) for h in hosts]
 
-    def _run_attempt(self, spec: JobSpec, job: JobDir, hosts: list[str],
-                     configs: dict[str, ct.ContainerConfig], nproc: int, parser: MetricParser,
-                     desc: JobDescription, interrupter: Interrupter | None,
+    def _run_attempt(self, resolved: ResolvedJob, job: JobDir, configs: dict[str, ct.ContainerConfig],
+                     parser: MetricParser, desc: JobDescription, interrupter: Interrupter | None,
                      attempt: int, deadline: float) -> tuple[list[int], str]:
+        hosts = list(configs)
         multi = len(hosts) > 1
         kill_now = threading.Event()
         budget = attempt < self.options.max_interruptions
@@ -338,7 +349,7 @@ class LocalBackend(LocalJobCommands):
             return [], "stop"
         group = ProcessGroup(on_line)
         t0 = time.monotonic()
-        group.start(self._commands(spec, job, hosts, configs, nproc))
+        group.start(self._commands(resolved, job, configs))
         job.pid_path.write_text("\n".join(str(p) for p in group.pids))
         last_save = t0
         ended_by = "exit"

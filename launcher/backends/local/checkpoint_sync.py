@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from launcher.spec import is_s3_uri, parse_s3_uri
+from launcher.config.spec import is_s3_uri, parse_s3_uri
 
 log = logging.getLogger(__name__)
 

@@ -9,25 +9,22 @@ import shutil
 import signal
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from launcher.backends.base import JobDescription, JobStatus, Transition, now_iso
 from launcher.backends.local.store import JobStore
+from launcher.config.spec import is_s3_uri, parse_s3_uri
 from launcher.errors import JobNotFoundError
-from launcher.spec import is_s3_uri, parse_s3_uri
 
 
-class LocalJobCommands:
-    """Mixed into LocalBackend; needs `store` and `s3()`."""
+class LocalJobs:
+    """The job verbs over a store of job directories; `s3` gives a client for S3 artifacts."""
 
-    store: JobStore
-
-    def s3(self) -> Any: ...
-
-    def wait(self, job_name: str) -> JobDescription:
-        return self.describe(job_name)  # local jobs run in the foreground
+    def __init__(self, store: JobStore, s3: Callable[[], Any]) -> None:
+        self.store = store
+        self.s3 = s3
 
     def describe(self, job_name: str) -> JobDescription:
         return self.store.get(job_name).load()

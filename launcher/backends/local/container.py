@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from launcher import hyperparams
 from launcher.backends.base import Deviation
+from launcher.config import wire as hyperparams
 
 MASTER_PORT = 7777
 SDK_CHANNELS = ("code", "sm_drivers")

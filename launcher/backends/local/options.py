@@ -29,7 +29,6 @@ class LocalOptions:
     interrupter: Interrupter | None = None
     max_interruptions: int = 0
     python: str = field(default_factory=lambda: sys.executable)
-    num_gpus: int | None = None  # None: detect with nvidia-smi
 
 
 def count_gpus() -> int:

@@ -25,14 +25,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from launcher.aws import client, error_code, make_session, require_credentials
-from launcher.backends.base import JobDescription, JobStatus
+from launcher.aws import client, error_code, make_session, require_credentials, translate_error
+from launcher.backends.base import Capabilities, DryRun, JobDescription, JobStatus, Submission
 from launcher.backends.sagemaker import describe as describe_mod
 from launcher.backends.sagemaker import logs as logs_mod
 from launcher.backends.sagemaker import staging
-from launcher.backends.sagemaker.request import build_plan, to_request, validate_request
-from launcher.errors import AwsError, JobNotFoundError, LauncherError
-from launcher.spec import Aws, JobSpec, parse_s3_uri
+from launcher.backends.sagemaker.request import (
+    JobPlan,
+    build_plan,
+    dry_run_plan,
+    to_request,
+    validate_request,
+)
+from launcher.config.spec import Aws, parse_s3_uri
+from launcher.errors import AwsError, LauncherError, SpecError
+from launcher.job.resolve import ResolvedJob
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +48,17 @@ SAGEMAKER_RETRIES = 2
 LOG_FOLLOW_MARGIN_SECONDS = 3600
 
 
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
 @dataclass
 class SubmitReport:
-    """What the last submit did: the request sent and what it put into S3."""
+    """What a submit did: the request sent and what it put into S3."""
 
     request: dict[str, Any] = field(default_factory=dict)
     uploads: staging.UploadReport = field(default_factory=staging.UploadReport)
@@ -51,16 +66,31 @@ class SubmitReport:
     sdk_bytes: int = 0
     drivers_uri: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request": self.request,
+            "uploaded_objects": self.uploads.objects,
+            "uploaded_bytes": self.uploads.bytes,
+            "already_staged": self.uploads.skipped,
+            "sdk_driver_objects": self.sdk_objects,
+            "sdk_driver_bytes": self.sdk_bytes,
+            "sdk_drivers_uri": self.drivers_uri,
+        }
+
+
+CAPABILITIES = Capabilities(foreground=False, input_modes=("File", "FastFile", "Pipe"), managed_spot=True,
+                            interruption_drill=False, follow_logs=True)
+
 
 class SageMakerBackend:
     name = "sagemaker"
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
         session: Any,
         *,
         aws: Aws,
-        cwd: Path,
         sagemaker_client: Any,
         s3_client: Any,
         logs_client: Any,
@@ -71,7 +101,6 @@ class SageMakerBackend:
     ) -> None:
         self.session = session
         self.aws = aws
-        self.cwd = cwd
         self.sm = sagemaker_client
         self.s3 = s3_client
         self.logs_client = logs_client
@@ -79,32 +108,18 @@ class SageMakerBackend:
         self.poll_seconds = poll_seconds
         self.sleep = sleep
         self.clock = clock
-        self.last_submit: SubmitReport | None = None
         self._sdk_session: Any = None
 
     @property
     def region(self) -> str | None:
         return getattr(self.session, "region_name", None) or self.aws.region
 
-    # -- errors -----------------------------------------------------------------------------------
-
-    def _error(self, exc: Exception, what: str, job_name: str | None = None) -> LauncherError:
-        code = error_code(exc)
-        message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")) or str(exc)
-        if job_name and code in ("ValidationException", "ResourceNotFound") and (
-                any(w in message.lower() for w in ("not found", "could not find", "does not exist"))):
-            return JobNotFoundError(f"no SageMaker training job named {job_name!r} in {self.region}",
-                                    "`launch list` shows recent jobs; check --region / --profile")
-        if code in ("AccessDeniedException", "AccessDenied"):
-            return AwsError(f"{what}: access denied ({message})",
-                            "check the IAM permissions of your credentials")
-        return staging.credentials_or(exc, what)
-
     def _describe_raw(self, job_name: str) -> dict[str, Any]:
         try:
             return dict(self.sm.describe_training_job(TrainingJobName=job_name))
         except Exception as e:
-            raise self._error(e, f"cannot describe {job_name}", job_name) from e
+            raise translate_error(e, f"cannot describe {job_name}", job_name=job_name,
+                                  region=self.region) from e
 
     # -- submit -----------------------------------------------------------------------------------
 
@@ -115,13 +130,32 @@ class SageMakerBackend:
             self._sdk_session = make_sdk_session(self.session, self.sm, bucket)
         return self._sdk_session
 
-    def submit(self, spec: JobSpec, job_name: str) -> JobDescription:
-        """Validate, stage code and data (once per content), then CreateTrainingJob."""
-        if not spec.aws.region and self.region:
-            spec = spec.model_copy(update={"aws": spec.aws.model_copy(update={"region": self.region})})
+    def dryrun(self, job: ResolvedJob) -> DryRun:
+        """The exact CreateTrainingJob request and what a submit would upload; no AWS call.
+
+        Only the SDK's driver-file location differs from the real request (its folder name holds the
+        submit's timestamp). Raises SpecError for anything SageMaker would reject.
+        """
+        plan, request = dry_run_plan(job, region=self.region)
+        actions = [f"upload the code ({len(plan.package.files)} files, {_size(plan.package.size)}) to "
+                   f"{plan.code_uri} unless it is there already"]
+        actions += [f"upload channel {c.name!r} ({len(c.info.files)} files, {_size(c.info.bytes)}) to "
+                    f"{c.uri} unless it is there already"
+                    for c in plan.channels if c.local is not None and c.info is not None]
+        actions.append("let the SageMaker SDK upload its driver files under "
+                       f"s3://{plan.bucket}/{plan.staging_prefix}/ (every submit)")
+        actions.append(f"create training job {job.name} in {plan.region}")
+        return DryRun(job=job, backend=self.name, request=request, actions=actions, payload=plan)
+
+    def schedule(self, dryrun: DryRun) -> Submission:
+        """Stage code and data (once per content), then CreateTrainingJob; returns at once."""
+        job, planned = dryrun.job, dryrun.payload
         report = SubmitReport()
         with tempfile.TemporaryDirectory(prefix="launcher-submit-") as tmp:
-            plan = build_plan(spec, job_name, cwd=self.cwd, workdir=Path(tmp))
+            plan = build_plan(job, workdir=Path(tmp), region=self.region)
+            if isinstance(planned, JobPlan) and plan.package.sha256 != planned.package.sha256:
+                raise SpecError(f"the source dir {job.source_dir} changed since the dry run",
+                                "submit again")
             validate_request(to_request(plan))  # everything SageMaker would reject, before any call
             require_credentials(self.session)
             staging.check_bucket(self.s3, plan.bucket)
@@ -146,11 +180,10 @@ class SageMakerBackend:
             self.sm.create_training_job(**request)
         except Exception as e:
             if error_code(e) == "ResourceInUse":
-                raise AwsError(f"a training job named {job_name!r} already exists",
+                raise AwsError(f"a training job named {job.name!r} already exists",
                                "leave --name out for a generated unique name") from e
-            raise self._error(e, "CreateTrainingJob failed") from e
-        self.last_submit = report
-        return self.describe(job_name)
+            raise translate_error(e, "CreateTrainingJob failed") from e
+        return Submission(self.describe(job.name), report.to_dict())
 
     def _measure(self, prefix_uri: str) -> tuple[int, int]:
         bucket, key = parse_s3_uri(prefix_uri)
@@ -202,7 +235,7 @@ class SageMakerBackend:
                     break
                 kwargs["NextToken"] = page["NextToken"]
         except Exception as e:
-            raise self._error(e, "cannot list training jobs") from e
+            raise translate_error(e, "cannot list training jobs") from e
         if status is not None:
             jobs = [j for j in jobs if j.status == status]
         jobs.sort(key=lambda j: j.created or "", reverse=True)
@@ -226,7 +259,8 @@ class SageMakerBackend:
         except LauncherError:
             raise
         except Exception as e:
-            raise self._error(e, f"cannot read the logs of {job_name}", job_name) from e
+            raise translate_error(e, f"cannot read the logs of {job_name}", job_name=job_name,
+                                  region=self.region) from e
 
     # -- act --------------------------------------------------------------------------------------
 
@@ -240,7 +274,8 @@ class SageMakerBackend:
         except Exception as e:
             if error_code(e) == "ValidationException":  # it ended between the two calls
                 return self.describe(job_name)
-            raise self._error(e, f"cannot stop {job_name}", job_name) from e
+            raise translate_error(e, f"cannot stop {job_name}", job_name=job_name,
+                                  region=self.region) from e
         return self.describe(job_name)
 
     def download(self, job_name: str, to: Path, extract: bool = False) -> list[Path]:
@@ -260,7 +295,7 @@ class SageMakerBackend:
             except Exception as e:
                 if error_code(e) in ("404", "NoSuchKey", "NotFound"):
                     continue
-                raise self._error(e, f"cannot download {uri}") from e
+                raise translate_error(e, f"cannot download {uri}") from e
             paths.append(dest)
             if extract:
                 with tarfile.open(dest, "r:*") as tar:
@@ -272,14 +307,13 @@ class SageMakerBackend:
         return paths
 
 
-def make_sagemaker_backend(aws: Aws, *, cwd: Path, progress: staging.Progress | None = None
+def make_sagemaker_backend(aws: Aws, *, progress: staging.Progress | None = None
                            ) -> SageMakerBackend:
     """A backend on a boto3 session from the usual sources (flags, env, AWS config)."""
     session = make_session(aws.region, aws.profile)
     return SageMakerBackend(
         session,
         aws=aws,
-        cwd=cwd,
         sagemaker_client=client(session, "sagemaker", max_attempts=SAGEMAKER_RETRIES),
         s3_client=client(session, "s3"),
         logs_client=client(session, "logs"),

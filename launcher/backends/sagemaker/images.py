@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from launcher.catalog import lookup
+from launcher.config.catalog import lookup
 from launcher.errors import SpecError
 
 REPOSITORY = "pytorch-training"

@@ -1,17 +1,16 @@
 """The CreateTrainingJob request, computed without touching AWS.
 
-`build_plan` turns a JobSpec into a `JobPlan`: every decision of a cloud submit (image, code and
-data locations, spot, checkpoints, distribution, tags, metric definitions), validated before any
-call. `to_request` renders a plan as the request the SDK's ModelTrainer builds for it, byte for
-byte apart from the SDK's driver-file location (a test compares them). `dry_run_request` is the
-pure entry point `launch plan --request` and `launch train --dry-run` use: it packages the code in
-a temporary directory to get its real hash and hashes local data channels, and uploads nothing.
+`build_plan` turns a resolved job into a `JobPlan`: the cloud half of every decision of a submit
+(role, bucket, image, code and data locations, checkpoints, tags), validated before any call.
+`to_request` renders a plan as the request the SDK's ModelTrainer builds for it, byte for byte
+apart from the SDK's driver-file location (a test compares them). `dry_run_plan` is what the
+backend's dry run uses: it packages the code in a temporary directory to get its real hash and
+hashes local data channels, and uploads nothing.
 `validate_request` (validation.py, re-exported here) checks what real SageMaker would reject.
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,14 +21,13 @@ from launcher import __version__
 from launcher.backends.sagemaker import staging
 from launcher.backends.sagemaker.images import ResolvedImage, resolve_image
 from launcher.backends.sagemaker.validation import ROLE_ARN_RE, validate_request
-from launcher.catalog import lookup
-from launcher.data_manifest import ChannelInfo, inspect_local_channel
+from launcher.config.spec import JobSpec, is_s3_uri
 from launcher.errors import SpecError
-from launcher.naming import sanitize_base
-from launcher.packaging import SourcePackage, package_source
-from launcher.spec import JobSpec, MetricDefinition, check_local_paths, is_s3_uri
+from launcher.job.data_manifest import ChannelInfo, inspect_local_channel
+from launcher.job.naming import sanitize_base
+from launcher.job.packaging import SourcePackage, package_source
+from launcher.job.resolve import ResolvedJob
 
-METRIC_DEFINITIONS_FILE = "metric_definitions.json"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 CONTAINER_ENTRYPOINT = ["/bin/bash"]
 CONTAINER_ARGUMENTS = [
@@ -106,50 +104,22 @@ def resolve_region(spec: JobSpec) -> str:
     return str(region)
 
 
-def load_metric_definitions(spec: JobSpec, source_dir: Path) -> tuple[tuple[str, str], ...]:
-    """The spec's own, else the source dir's metric_definitions.json (a list of {Name, Regex})."""
-    if spec.metric_definitions is not None:
-        defs = spec.metric_definitions
-    else:
-        path = source_dir / METRIC_DEFINITIONS_FILE
-        if not path.is_file():
-            return ()
-        try:
-            raw = json.loads(path.read_text())
-            if not isinstance(raw, list):
-                raise ValueError("expected a list of {\"Name\": …, \"Regex\": …}")
-            defs = [MetricDefinition(name=d["Name"], regex=d["Regex"]) for d in raw]
-        except (ValueError, KeyError, TypeError) as e:
-            raise SpecError(f"{path}: {str(e).splitlines()[0]}",
-                            'expected a list of {"Name": …, "Regex": …} with one capture group') from e
-    return tuple((d.name, d.regex) for d in defs)
-
-
-def _requirements(spec: JobSpec, source: Path) -> str | None:
-    if spec.requirements is not None:
-        if not (source / spec.requirements).is_file():
-            raise SpecError(f"requirements file {spec.requirements} not found in {source}")
-        return spec.requirements
-    return "requirements.txt" if (source / "requirements.txt").is_file() else None
-
-
-def _channels(spec: JobSpec, cwd: Path, bucket: str, prefix: str) -> tuple[ChannelPlan, ...]:
+def _channels(job: ResolvedJob, bucket: str, prefix: str) -> tuple[ChannelPlan, ...]:
     plans = []
-    for name, location in spec.data.items():
-        if is_s3_uri(location):
-            plans.append(ChannelPlan(name, location))
+    for channel in job.channels:
+        if channel.local_path is None:
+            plans.append(ChannelPlan(channel.name, channel.location))
             continue
-        path = Path(location).expanduser()
-        path = path if path.is_absolute() else cwd / path
-        info = inspect_local_channel(path)
-        plans.append(ChannelPlan(name, staging.data_uri(bucket, prefix, info.sha256[:12]), path, info))
+        info = inspect_local_channel(channel.local_path)
+        plans.append(ChannelPlan(channel.name, staging.data_uri(bucket, prefix, info.sha256[:12]),
+                                 channel.local_path, info))
     return tuple(plans)
 
 
-def build_plan(spec: JobSpec, job_name: str, *, cwd: Path, workdir: Path) -> JobPlan:
-    """Every decision of a submit, validated; writes only the code tarball into `workdir`."""
-    compute = spec.compute
-    if not compute.instance_type:
+def build_plan(job: ResolvedJob, *, workdir: Path, region: str | None = None) -> JobPlan:
+    """The cloud half of a resolved job, validated; writes only the code tarball into `workdir`."""
+    spec, compute = job.spec, job.spec.compute
+    if not job.instance_type:
         raise SpecError("a SageMaker job needs an instance type",
                         "pass --instance (e.g. --instance ml.g5.xlarge), or --local to run here")
     if not spec.aws.role:
@@ -161,55 +131,48 @@ def build_plan(spec: JobSpec, job_name: str, *, cwd: Path, workdir: Path) -> Job
     if not spec.aws.bucket:
         raise SpecError("no S3 bucket configured for code, data and artifacts",
                         "run `launch infra deploy` (it creates one and remembers it) or pass --bucket")
-    region = resolve_region(spec)
-    check_local_paths(spec, cwd)
-    source = spec.source_path(cwd)
-    image = resolve_image(region=region, instance_type=compute.instance_type,
+    region = spec.aws.region or region or resolve_region(spec)
+    image = resolve_image(region=region, instance_type=job.instance_type,
                           framework_version=compute.framework_version, py_version=compute.py_version,
                           image_uri=compute.image_uri)
     bucket, prefix = spec.aws.bucket, spec.aws.prefix.strip("/")
-    package = package_source(source, workdir)
-    metric_definitions = load_metric_definitions(spec, source)
-    info = lookup(compute.instance_type)
-    torchrun = compute.instance_count > 1 or info.gpus > 1 or (compute.processes_per_host or 1) > 1
-    if torchrun and not spec.entrypoint.endswith(".py"):
-        raise SpecError(f"{spec.entrypoint}: torchrun (several hosts, GPUs or processes) runs a Python "
-                        "entry script", "use a .py entrypoint, or one process on one host")
-    spot = spec.spot_enabled(cloud=True)
+    package = package_source(job.source_dir, workdir)
     tags = [*spec.tags.items(), (TAG_VERSION, __version__), (TAG_CODE, package.short_hash)]
-    if torchrun:
+    if job.torchrun:
         nproc = compute.processes_per_host
         tags.append((TAG_DISTRIBUTION, f"torchrun nproc_per_node={nproc}" if nproc else "torchrun"))
     output = spec.output if spec.output and is_s3_uri(spec.output) else staging.output_uri(bucket, prefix)
+    checkpoint = None
+    if job.checkpointing:
+        checkpoint = spec.spot.checkpoint_s3_uri or staging.checkpoint_uri(bucket, prefix, job.name)
     return JobPlan(
-        job_name=job_name,
+        job_name=job.name,
         base_name=spec.base_name or sanitize_base(Path(spec.entrypoint).name),
         region=region,
         role=spec.aws.role,
         bucket=bucket,
         prefix=prefix,
         image=image,
-        instance_type=compute.instance_type,
-        instance_count=compute.instance_count,
+        instance_type=job.instance_type,
+        instance_count=job.instance_count,
         volume_size_gb=compute.volume_size_gb,
         input_mode=compute.input_mode,
-        entrypoint=spec.entrypoint,
-        source_dir=source,
-        requirements=_requirements(spec, source),
+        entrypoint=job.entrypoint,
+        source_dir=job.source_dir,
+        requirements=job.requirements,
         package=package,
         code_uri=staging.code_uri(bucket, prefix, package.short_hash),
-        channels=_channels(spec, cwd, bucket, prefix),
-        hyperparameters=spec.encoded_hyperparameters(),
+        channels=_channels(job, bucket, prefix),
+        hyperparameters=dict(job.hyperparameters),
         environment=dict(spec.environment),
         tags=tuple(tags),
-        metric_definitions=metric_definitions,
-        spot=spot,
+        metric_definitions=tuple((d.name, d.regex) for d in job.metric_definitions),
+        spot=job.spot,
         max_run=spec.spot.max_run,
-        max_wait=spec.spot.effective_max_wait() if spot else None,
-        checkpoint_uri=spec.spot.checkpoint_s3_uri
-        or (staging.checkpoint_uri(bucket, prefix, job_name) if spot else None),
+        max_wait=spec.spot.effective_max_wait() if job.spot else None,
+        checkpoint_uri=checkpoint,
         output_path=output,
-        torchrun=torchrun,
+        torchrun=job.torchrun,
         processes_per_host=compute.processes_per_host,
     )
 
@@ -267,23 +230,13 @@ def to_request(plan: JobPlan, *, drivers_uri: str | None = None) -> dict[str, An
     return request
 
 
-def dry_run_plan(spec: JobSpec, job_name: str, *, cwd: Path) -> tuple[JobPlan, dict[str, Any]]:
+def dry_run_plan(job: ResolvedJob, *, region: str | None = None) -> tuple[JobPlan, dict[str, Any]]:
     """The plan and its validated request; the code tarball lives only in a temporary directory."""
     with tempfile.TemporaryDirectory(prefix="launcher-dry-run-") as tmp:
-        plan = build_plan(spec, job_name, cwd=cwd, workdir=Path(tmp))
+        plan = build_plan(job, workdir=Path(tmp), region=region)
     request = to_request(plan)
     validate_request(request)
     return plan, request
 
 
-def dry_run_request(spec: JobSpec, job_name: str, *, cwd: Path) -> dict[str, Any]:
-    """The exact CreateTrainingJob request a submit would send: no AWS call, no upload.
-
-    Only the SDK's driver-file location differs from the real request (its folder name holds the
-    submit's timestamp). Raises SpecError for anything SageMaker would reject.
-    """
-    return dry_run_plan(spec, job_name, cwd=cwd)[1]
-
-
-__all__ = ["ChannelPlan", "JobPlan", "build_plan", "dry_run_plan", "dry_run_request", "to_request",
-           "validate_request"]
+__all__ = ["ChannelPlan", "JobPlan", "build_plan", "dry_run_plan", "to_request", "validate_request"]

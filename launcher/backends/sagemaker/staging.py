@@ -2,7 +2,7 @@
 
 Layout under `s3://<bucket>/<prefix>/`:
 
-    code/<sha12>/sourcedir.tar.gz          the packaged source dir (launcher.packaging), once per content
+    code/<sha12>/sourcedir.tar.gz          the packaged source dir (launcher.job.packaging), once per content
     data/<sha12>/…                          a local data channel, once per content
     data/<sha12>/_launcher_manifest.json    its ChannelInfo (samples, shapes, hash) for `launch plan`
     checkpoints/<job>/                      spot checkpoints (CheckpointConfig.S3Uri)
@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from launcher.aws import error_code
-from launcher.data_manifest import MANIFEST_NAME, ChannelInfo
+from launcher.aws import error_code, translate_error
+from launcher.config.spec import parse_s3_uri
 from launcher.errors import AwsError
-from launcher.spec import parse_s3_uri
+from launcher.job.data_manifest import MANIFEST_NAME, ChannelInfo
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +83,7 @@ def object_exists(s3: Any, uri: str) -> bool:
     except Exception as e:  # botocore ClientError; imported lazily elsewhere
         if error_code(e) in ("404", "NoSuchKey", "NotFound"):
             return False
-        raise _aws_error(e, f"cannot read {uri}") from e
-
-
-def _aws_error(exc: BaseException, what: str) -> AwsError:
-    code = error_code(exc)
-    if code in ("403", "AccessDenied", "Forbidden"):
-        return AwsError(f"{what}: access denied", "check the bucket policy and your IAM permissions")
-    if code in ("NoSuchBucket",):
-        return AwsError(f"{what}: the bucket does not exist", "run `launch infra deploy` or pass --bucket")
-    return AwsError(f"{what}: {exc}")
+        raise translate_error(e, f"cannot read {uri}") from e
 
 
 def _put_file(s3: Any, path: Path, bucket: str, key: str, label: str, progress: Progress | None) -> int:
@@ -111,7 +102,7 @@ def _put_file(s3: Any, path: Path, bucket: str, key: str, label: str, progress: 
     try:
         s3.upload_file(str(path), bucket, key, Callback=callback, Config=config)
     except Exception as e:
-        raise _aws_error(e, f"cannot upload {path.name} to s3://{bucket}/{key}") from e
+        raise translate_error(e, f"cannot upload {path.name} to s3://{bucket}/{key}") from e
     if progress and size == 0:
         progress(label, 0, 0)
     return size
@@ -149,7 +140,7 @@ def upload_channel(s3: Any, name: str, local: Path, info: ChannelInfo, uri: str,
         s3.put_object(Bucket=bucket, Key=key_prefix + MANIFEST_NAME, Body=body,
                       ContentType="application/json")
     except Exception as e:
-        raise _aws_error(e, f"cannot write {manifest}") from e
+        raise translate_error(e, f"cannot write {manifest}") from e
     report.add(len(body))
     return True
 
@@ -163,7 +154,7 @@ def read_manifest(s3_client: Any, channel_uri: str) -> ChannelInfo | None:
     except Exception as e:
         if error_code(e) in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied", "NoSuchBucket"):
             return None
-        raise _aws_error(e, f"cannot read s3://{bucket}/{key}") from e
+        raise translate_error(e, f"cannot read s3://{bucket}/{key}") from e
     try:
         return ChannelInfo.from_json(body.decode())
     except (ValueError, TypeError):
@@ -183,22 +174,6 @@ def check_bucket(s3: Any, bucket: str) -> None:
         if code in ("403", "AccessDenied", "Forbidden"):
             raise AwsError(f"bucket {bucket!r} is not accessible with these credentials",
                            "check --profile, or pass a bucket you own with --bucket") from e
-        raise credentials_or(e, f"cannot reach bucket {bucket!r}") from e
+        raise translate_error(e, f"cannot reach bucket {bucket!r}") from e
 
 
-def credentials_or(exc: BaseException, what: str) -> AwsError:
-    """Turn botocore's credential/endpoint errors into one line with a remedy."""
-    name = type(exc).__name__
-    if name in ("NoCredentialsError", "PartialCredentialsError", "UnauthorizedSSOTokenError",
-                "SSOTokenLoadError", "TokenRetrievalError"):
-        return AwsError("no usable AWS credentials",
-                        "run `aws configure` or `aws sso login`, or set AWS_PROFILE")
-    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
-        return AwsError(f"{what}: cannot connect ({exc})",
-                        "check the network, the region, and AWS_ENDPOINT_URL if you set it")
-    code = error_code(exc)
-    if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
-                "UnrecognizedClientException", "SignatureDoesNotMatch"):
-        return AwsError(f"{what}: the AWS credentials were rejected ({code})",
-                        "refresh them (`aws sso login`) or check AWS_PROFILE")
-    return AwsError(f"{what}: {exc}")

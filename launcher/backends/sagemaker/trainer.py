@@ -55,8 +55,8 @@ def _config_manager() -> Any:
     six per request); ours is fixed and validated once, when the Session is built."""
     from sagemaker.core.config.config_manager import SageMakerConfig
 
-    class ValidatedOnce(SageMakerConfig):
-        def validate_sagemaker_config(self, sagemaker_config: dict | None = None) -> None:
+    class ValidatedOnce(SageMakerConfig):  # type: ignore[misc]  # the SDK is untyped
+        def validate_sagemaker_config(self, sagemaker_config: dict[str, Any] | None = None) -> None:
             if sagemaker_config != SDK_CONFIG:
                 super().validate_sagemaker_config(sagemaker_config)
 
@@ -150,9 +150,9 @@ def sdk_request(trainer: Any, plan: JobPlan) -> dict[str, Any]:
     except ValueError as e:
         raise SpecError(f"the SageMaker SDK refused the job: {str(e).splitlines()[0]}") from e
     except Exception as e:  # botocore errors while staging the drivers
-        from launcher.backends.sagemaker.staging import credentials_or
+        from launcher.aws import translate_error
 
-        raise credentials_or(e, "staging the SDK's driver files failed") from e
+        raise translate_error(e, "staging the SDK's driver files failed") from e
     finally:
         temp = getattr(trainer, "_temp_code_dir", None)
         if temp is not None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from launcher import hyperparams
-from launcher.catalog import INSTANCE_TYPES, lookup
+from launcher.config import wire as hyperparams
+from launcher.config.catalog import INSTANCE_TYPES, lookup
+from launcher.config.spec import CHANNEL_RE, JOB_NAME_RE, MAX_RUNTIME_SECONDS, is_s3_uri, parse_s3_uri
 from launcher.errors import SpecError
-from launcher.spec import CHANNEL_RE, JOB_NAME_RE, MAX_RUNTIME_SECONDS, is_s3_uri, parse_s3_uri
 
 SDK_CHANNELS = ("code", "sm_drivers")  # appended by ModelTrainer, in this order
 MAX_INPUT_CHANNELS = 20

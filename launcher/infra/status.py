@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from launcher.errors import AwsError
-from launcher.infra_bucket import bucket_contents
-from launcher.infra_events import (
+from launcher.infra.bucket import bucket_contents
+from launcher.infra.events import (
     StackEvent,
     aws_errors,
     describe_stack,
@@ -24,7 +24,7 @@ from launcher.infra_events import (
     last_operation,
     recent_events,
 )
-from launcher.infra_stack import (
+from launcher.infra.stack import (
     CONFIG_SECTION,
     DEFAULT_KEY_PREFIX,
     StackOutputs,

@@ -19,12 +19,12 @@ import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from launcher.data_manifest import MANIFEST_NAME, ChannelInfo
+from launcher.config.spec import is_s3_uri, parse_s3_uri
 from launcher.errors import AwsError
-from launcher.spec import is_s3_uri, parse_s3_uri
+from launcher.job.data_manifest import MANIFEST_NAME, ChannelInfo
 
 if TYPE_CHECKING:
-    from launcher.spec import JobSpec
+    from launcher.config.spec import JobSpec
 
 SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
 
@@ -126,12 +126,9 @@ def check_input(s3: Any, channel: str, uri: str) -> Check:
 
 def read_channel_manifest(s3: Any, uri: str) -> ChannelInfo | None:
     """The launcher's manifest of an S3 channel, or None when there is none (or it is unreadable)."""
-    try:
-        from launcher.backends.sagemaker.staging import read_manifest
-    except ImportError:
-        read_manifest = None
-    if read_manifest is not None:
-        return read_manifest(s3, uri)
+    from launcher.backends.sagemaker.staging import read_manifest
+
+    return read_manifest(s3, uri)
     # Until the SageMaker backend's reader lands: the same file, read the same way.
     bucket, key = parse_s3_uri(uri)
     manifest_key = f"{key.rstrip('/')}/{MANIFEST_NAME}" if key else MANIFEST_NAME

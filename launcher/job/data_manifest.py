@@ -73,7 +73,7 @@ def inspect_local_channel(path: Path) -> ChannelInfo:
         info.files.append(rel)
         digest.update(rel.encode() + b"\0")
         with f.open("rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+            while chunk := fh.read(1 << 20):
                 digest.update(chunk)
                 info.bytes += len(chunk)
         if f.suffix == ".npz":

@@ -8,8 +8,8 @@ import math
 import re
 from pathlib import Path
 
+from launcher.config.spec import JobSpec, MetricDefinition
 from launcher.errors import SpecError
-from launcher.spec import JobSpec, MetricDefinition
 
 DEFINITIONS_FILE = "metric_definitions.json"
 

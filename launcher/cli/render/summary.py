@@ -8,7 +8,7 @@ FailureReason plus the last traceback found in the logs (`desc.details["last_tra
 from __future__ import annotations
 
 from launcher.backends.base import JobDescription, JobStatus
-from launcher.cli.output import console
+from launcher.cli.render.console import console
 from launcher.context import Environment
 
 

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from launcher.config.spec import BUNDLED_DATA_DIR, JobSpec, build_spec, is_s3_uri
+from launcher.config.userconfig import load_user_config
 from launcher.errors import ConfigError
-from launcher.spec import BUNDLED_DATA_DIR, JobSpec, build_spec, is_s3_uri
-from launcher.userconfig import load_user_config
 
-# The demo: the reference entrypoint on the bundled digits with warmup + cosine. Applied only when
-# the job uses the bundled reference entrypoint, below every other layer.
+# The demo (`launch train --local` and nothing else): the reference entrypoint on the bundled digits
+# with warmup + cosine. Applied only when no layer names data or any hyperparameter; any other job of
+# the reference entrypoint starts from its own documented defaults (docs/entrypoint.md).
 DEMO_HYPERPARAMETERS: dict[str, Any] = {
     "epochs": 12,
     "batch_size": 64,
@@ -30,7 +31,6 @@ DEMO_HYPERPARAMETERS: dict[str, Any] = {
     "lr_schedule": "cosine",
     "warmup_epochs": 1,
 }
-WARMUP_KEYS = frozenset({"warmup_steps", "warmup_epochs"})
 DEMO_DATA = {
     "train": str(BUNDLED_DATA_DIR / "train"),
     "validation": str(BUNDLED_DATA_DIR / "validation"),
@@ -146,13 +146,13 @@ def resolve_spec(
     layers += env_layer(environ)
     layers.append(("flag", flags or {}))
     merged, sources = merge(layers)
-    if merged.get("source_dir") is None and merged.get("entrypoint", "train.py") == "train.py":
-        given = {str(k).replace("-", "_") for k in merged.get("hyperparameters") or {}}
-        # Warmup is given in steps or in epochs, not both: a user's choice replaces the demo's.
-        demo_hp = {k: v for k, v in DEMO_HYPERPARAMETERS.items()
-                   if not (k in WARMUP_KEYS and WARMUP_KEYS & set(given))}
-        demo: dict[str, Any] = {"hyperparameters": demo_hp}
-        if not merged.get("data"):
-            demo["data"] = DEMO_DATA
-        merged, sources = merge([("default (demo)", demo), *layers])
+    if merged.get("source_dir") is None and not merged.get("data"):
+        # The reference entrypoint reads the bundled digits unless told otherwise; with no
+        # hyperparameter from any layer either, this is the demo and gets the demo's settings.
+        defaults: dict[str, Any] = {"data": DEMO_DATA}
+        label = "default (bundled digits)"
+        if not merged.get("hyperparameters") and not merged.get("extra_hyperparameters"):
+            defaults["hyperparameters"] = DEMO_HYPERPARAMETERS
+            label = "demo"
+        merged, sources = merge([(label, defaults), *layers])
     return ResolvedSpec(build_spec(merged), sources)

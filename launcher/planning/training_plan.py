@@ -15,17 +15,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from entrypoints import planning, schedules, steps
-from entrypoints.hyperparameters import HyperparameterError, TrainConfig, config_from_mapping
-from launcher.catalog import PRICE_DATE, PRICE_SOURCE, lookup
-from launcher.cost import DEFAULT_SPOT_SAVINGS, CostEstimate, expected_seconds
+from launcher.config.catalog import PRICE_DATE, PRICE_SOURCE, lookup
+from launcher.config.spec import JobSpec
 from launcher.errors import SpecError
-from launcher.spec import JobSpec
+from launcher.planning.cost import DEFAULT_SPOT_SAVINGS, CostEstimate, expected_seconds
+from launcher.reference import (
+    HyperparameterError,
+    TrainConfig,
+    config_from_mapping,
+    planning,
+    schedules,
+    steps,
+)
 
 TRAIN_CHANNEL = "train"
 VALIDATION_CHANNELS = ("validation", "val")  # names the reference entrypoint reads validation from
 LONG_WARMUP_FRACTION = 0.10  # warn when warmup is more than this share of the optimizer steps
 TENSOR_CORE_MULTIPLE = 8
+USER_SCRIPT_PLAN_KEYS = ("epochs", "batch_size")  # what a step plan of a user's own script needs
 
 
 @dataclass(frozen=True)
@@ -150,18 +157,84 @@ def samples_to_process(s: steps.StepPlan) -> int:
 
 
 def train_config(spec: JobSpec) -> TrainConfig:
-    """The reference entrypoint's config for the spec's typed hyperparameters (defaults elsewhere)."""
+    """The config the step arithmetic runs on.
+
+    The reference entrypoint: its typed hyperparameters over its defaults. A user's own script: only
+    the epochs and batch size it was given (SpecError when either is missing or not a whole number);
+    nothing else of the reference schema applies to it.
+    """
+    if not spec.uses_reference_entrypoint:
+        values = spec.all_hyperparameters()
+        known: dict[str, int] = {}
+        for name in USER_SCRIPT_PLAN_KEYS:
+            value = next((values[k] for k in (name, name.replace("_", "-")) if k in values), None)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SpecError(f"no whole-number {name} among your script's hyperparameters",
+                                f"pass --{name.replace('_', '-')} N to see the step plan")
+            known[name] = value
+        values = dict(known)
+    else:
+        values = spec.hyperparameters
     try:
-        return config_from_mapping(spec.hyperparameters)
+        return config_from_mapping(values)
     except HyperparameterError as e:
         raise SpecError(str(e)) from None
 
 
-def default_world_size(spec: JobSpec) -> tuple[int, int, int]:
-    """(world size, processes per host, GPUs per host): processes default to the GPUs, at least 1."""
-    gpus = lookup(spec.compute.instance_type).gpus if spec.compute.instance_type else 0
-    per_host = spec.compute.processes_per_host or max(1, gpus)
-    return spec.compute.instance_count * per_host, per_host, gpus
+def catalogue_gpus(spec: JobSpec) -> int:
+    """GPUs of one cloud host, from the instance catalogue (0 without an instance type)."""
+    return lookup(spec.compute.instance_type).gpus if spec.compute.instance_type else 0
+
+
+def processes_per_host(spec: JobSpec, gpus: int) -> int:
+    """The one world-size rule: processes per host default to its GPUs, at least one."""
+    return spec.compute.processes_per_host or max(1, gpus)
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What `launch plan` adds to the step plan: prices, throughput and assumed spot savings."""
+
+    price_per_hour: float | None = None
+    throughput: float | None = None
+    throughput_source: str | None = None
+    spot_savings: float = DEFAULT_SPOT_SAVINGS
+
+
+def plan_training(
+    spec: JobSpec,
+    *,
+    samples: int | None,
+    processes_per_host: int,
+    gpus_per_host: int,
+    local: bool,
+    options: PlanOptions | None = None,
+) -> tuple[Plan | None, str | None]:
+    """(the step plan, None) or (None, why it cannot be known); SpecError when it cannot run.
+
+    The reference entrypoint's plan is a check: a plan the script would refuse (warmup as long as
+    the run, drop_last leaving no batch) is a SpecError here, before anything is staged or uploaded.
+    A user script's plan is informative only: a problem with it is a note, never a refusal.
+    """
+    if not spec.uses_reference_entrypoint:
+        try:
+            train_config(spec)
+        except SpecError as e:
+            return None, f"no step plan for your own script: {e}"
+    if samples is None:
+        return None, ("the number of training examples is unknown (no local .npz train channel to "
+                      "count); pass --samples N")
+    o = options or PlanOptions()
+    kwargs: dict[str, Any] = dict(
+        samples=samples, world_size=spec.compute.instance_count * processes_per_host,
+        gpus_per_host=gpus_per_host, local=local, price_per_hour=o.price_per_hour,
+        throughput=o.throughput, throughput_source=o.throughput_source, spot_savings=o.spot_savings)
+    if spec.uses_reference_entrypoint:
+        return make_plan(spec, **kwargs), None
+    try:
+        return make_plan(spec, **kwargs), None
+    except SpecError as e:
+        return None, f"no step plan for your own script: {e}"
 
 
 def make_plan(
@@ -169,6 +242,7 @@ def make_plan(
     *,
     samples: int,
     world_size: int | None = None,
+    gpus_per_host: int | None = None,
     price_per_hour: float | None = None,
     throughput: float | None = None,
     local: bool = False,
@@ -178,15 +252,16 @@ def make_plan(
     """Plan ``spec`` for a train channel of ``samples`` examples. Pure; raises SpecError.
 
     ``world_size`` overrides ``instance_count × processes_per_host`` (processes default to the
-    instance type's GPUs, at least 1). ``price_per_hour`` (USD per instance, on-demand) overrides
-    the catalogue. ``throughput`` is samples/s per instance and yields the expected duration and
-    cost. ``local`` drops the cost and treats spot as not applicable. With the reference entrypoint
-    and no ``validation`` (or ``val``) channel, ``val_fraction`` of the examples is held out, as
-    the script does.
+    host's GPUs, at least 1; ``gpus_per_host`` defaults to the instance catalogue's).
+    ``price_per_hour`` (USD per instance, on-demand) overrides the catalogue. ``throughput`` is
+    samples/s per instance and yields the expected duration and cost. ``local`` drops the cost and
+    treats spot as not applicable. With the reference entrypoint and no ``validation`` (or ``val``)
+    channel, ``val_fraction`` of the examples is held out, as the script does.
     """
     config = train_config(spec)
-    default_ws, per_host, gpus = default_world_size(spec)
-    ws = default_ws if world_size is None else world_size
+    gpus = catalogue_gpus(spec) if gpus_per_host is None else gpus_per_host
+    per_host = processes_per_host(spec, gpus)
+    ws = spec.compute.instance_count * per_host if world_size is None else world_size
 
     train_samples = samples
     if spec.uses_reference_entrypoint:
@@ -303,7 +378,7 @@ def plan_warnings(plan: Plan) -> list[PlanWarning]:
         if message:
             out.append(PlanWarning("spot-without-checkpoints", message))
     if plan.cost is not None and plan.cost.exceeds_max_run:
-        from launcher.cost import format_duration
+        from launcher.planning.cost import format_duration
 
         assert plan.cost.expected_seconds is not None
         out.append(PlanWarning(

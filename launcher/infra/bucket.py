@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from launcher.errors import AwsError
-from launcher.infra_events import as_aws_error, aws_errors, botocore_errors
+from launcher.infra.events import as_aws_error, aws_errors, botocore_errors
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from launcher.spec import parse_s3_uri
+from launcher.config.spec import parse_s3_uri
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (label, bytes done, bytes total)

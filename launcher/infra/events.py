@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from launcher.errors import AwsError
+from launcher.errors import AwsError, LauncherError
 
 log = logging.getLogger(__name__)
 
@@ -28,34 +28,15 @@ UPDATABLE = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_CO
 _OPERATION_STARTS = frozenset({"CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS",
                                "IMPORT_IN_PROGRESS"})
 _CANCELLED = ("Resource creation cancelled", "Resource update cancelled")
-_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
-                     "UnrecognizedClientException", "InvalidClientTokenId", "SignatureDoesNotMatch"})
-_EXPIRED = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
 PERMISSIONS_HINT = ("the caller needs CloudFormation, IAM (roles) and S3 (buckets) permissions; "
                     "see docs/infra.md, section Permissions")
 
 
-def as_aws_error(exc: BaseException, action: str) -> AwsError:
-    """An AwsError for a botocore exception raised by `action`, with a remedy where one is known."""
-    import botocore.exceptions
+def as_aws_error(exc: BaseException, action: str) -> LauncherError:
+    """The shared translation, with the infra stack's permissions as the remedy for a denial."""
+    from launcher.aws import translate_error
 
-    from launcher.aws import error_code
-
-    if isinstance(exc, botocore.exceptions.ClientError):
-        code = error_code(exc) or "Error"
-        message = exc.response.get("Error", {}).get("Message") or str(exc)
-        if code in _DENIED:
-            return AwsError(f"permission denied: {action}: {message}", PERMISSIONS_HINT)
-        if code in _EXPIRED:
-            return AwsError(f"{action}: credentials expired ({message})",
-                            "refresh them (`aws sso login`, a new session token) and retry")
-        return AwsError(f"{action} failed: {code}: {message}")
-    if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return AwsError(f"{action}: no AWS credentials found",
-                        "run `aws configure` or `aws sso login`, or set AWS_PROFILE")
-    detail = str(exc) if len(str(exc)) <= 300 else str(exc)[:300] + "…"
-    return AwsError(f"{action} failed: {detail}",
-                    "check the network, the region and AWS_ENDPOINT_URL if set")
+    return translate_error(exc, action, denied_hint=PERMISSIONS_HINT)
 
 
 def botocore_errors() -> tuple[type[Exception], ...]:

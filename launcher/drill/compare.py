@@ -1,4 +1,4 @@
-"""Compare two model directories bit for bit; run as `python -m launcher.model_compare A B`.
+"""Compare two model directories bit for bit; run as `python -m launcher.drill.compare A B`.
 
 Runs in the job's Python (which has torch) so the launcher process never imports torch. Prints
 {"match": bool, "detail": str} as JSON; exit 0 on a match, 1 otherwise.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from launcher.errors import MissingDependencyError, SpecError
 
@@ -56,10 +57,13 @@ def plot_lr_schedule(
         ax.set_ylabel("learning rate")
         fig.suptitle(title)
         ax.grid(True, axis="y", alpha=0.3)
-        top = ax.secondary_xaxis(
-            "top",
-            functions=(lambda s: s / steps_per_epoch, lambda e: e * steps_per_epoch),
-        )
+        def to_epochs(step: Any) -> Any:
+            return step / steps_per_epoch
+
+        def to_steps(epoch: Any) -> Any:
+            return epoch * steps_per_epoch
+
+        top = ax.secondary_xaxis("top", functions=(to_epochs, to_steps))
         top.set_xlabel("epochs completed")
         ax.legend(loc="upper right", frameon=False)
         fig.tight_layout()

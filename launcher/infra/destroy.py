@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from launcher.errors import AwsError
-from launcher.infra_bucket import BucketContents, bucket_contents, empty_bucket
-from launcher.infra_events import (
+from launcher.infra.bucket import BucketContents, bucket_contents, empty_bucket
+from launcher.infra.events import (
     Polling,
     StackEvent,
     aws_errors,
@@ -23,7 +23,7 @@ from launcher.infra_events import (
     stack_failure,
     wait_for_stack,
 )
-from launcher.infra_stack import (
+from launcher.infra.stack import (
     CONFIG_KEYS,
     CONFIG_SECTION,
     OnEvent,

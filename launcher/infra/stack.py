@@ -1,4 +1,4 @@
-"""Deploy the launcher's infra stack (infra/launcher-stack.yaml), and what status/destroy share.
+"""Deploy the launcher's infra stack (launcher/infra/template.yaml), and what status/destroy share.
 
 `launch infra status` lives in infra_status, `destroy` in infra_destroy. The stack holds the bucket
 and the SageMaker execution role; its outputs (bucket, role ARN, region) become the launcher's
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher.errors import AwsError, ConfigError
-from launcher.infra_events import (
+from launcher.infra.events import (
     UPDATABLE,
     Polling,
     StackEvent,
@@ -33,13 +33,13 @@ from launcher.infra_events import (
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "infra" / "launcher-stack.yaml"
+TEMPLATE_PATH = Path(__file__).resolve().parent / "template.yaml"  # package data
 DEFAULT_PREFIX = "launcher"
 DEFAULT_RETENTION_DAYS = 30  # the template's RetentionDays default (a test keeps them equal)
 MAX_RETENTION_DAYS = 3650
 PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,28}[a-z0-9]$")  # the template's AllowedPattern
 # The key prefix inside the bucket (the launcher's [aws].prefix); the lifecycle rules follow it.
-DEFAULT_KEY_PREFIX = "launcher"  # launcher.spec.Aws.prefix's default (a test keeps them equal)
+DEFAULT_KEY_PREFIX = "launcher"  # launcher.config.spec.Aws.prefix's default (a test keeps them equal)
 KEY_PREFIX_PATTERN = re.compile(r"^([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)?$")
 MAX_KEY_PREFIX = 200
 OWNER_TAG = {"Key": "managed-by", "Value": "launcher"}
@@ -233,8 +233,8 @@ def deploy(cfn: Any, *, prefix: str = DEFAULT_PREFIX, retention_days: int | None
         _discard(cfn, change_set_id, stack_id if kind == "CREATE" else None)
         if any(marker in reason for marker in _NO_CHANGES):
             log.info("stack %s is up to date", name)
-            current = describe_stack(cfn, name)
-            return DeployResult(name, "unchanged", read_outputs(current or {}))
+            described_now = describe_stack(cfn, name)
+            return DeployResult(name, "unchanged", read_outputs(described_now or {}))
         raise AwsError(f"CloudFormation rejected the change set for {name}: {reason}",
                        "fix the template or parameters (run `launch --debug infra deploy` for details)")
     plan = ChangePlan(name, change_set, kind, _changes(cfn, change_set_id, described), parameters)

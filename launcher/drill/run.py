@@ -150,7 +150,7 @@ def compare_models(a: JobDescription, b: JobDescription, python: str = sys.execu
     with tempfile.TemporaryDirectory() as tmp:
         da = _extract_model(a, Path(tmp) / "a")
         db = _extract_model(b, Path(tmp) / "b")
-        out = subprocess.run([python, "-m", "launcher.model_compare", str(da), str(db)],
+        out = subprocess.run([python, "-m", "launcher.drill.compare", str(da), str(db)],
                              capture_output=True, text=True)
     try:
         result: dict[str, Any] = json.loads(out.stdout)

@@ -6,7 +6,7 @@ import re
 import secrets
 from datetime import UTC, datetime
 
-from launcher.spec import JOB_NAME_RE
+from launcher.config.spec import JOB_NAME_RE
 
 MAX_LEN = 63
 SUFFIX_LEN = 4

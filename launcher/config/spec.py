@@ -7,18 +7,28 @@ paths exist and are non-empty) live in `check_local_paths`, called before anythi
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from launcher import hyperparams
+from launcher.config import wire as hyperparams
 from launcher.errors import SpecError
 
-REFERENCE_SOURCE_DIR = Path(__file__).resolve().parent.parent / "entrypoints"
+
+def _reference_source_dir() -> Path:
+    """The reference entrypoint's folder: `entrypoints/` of a checkout, shipped as `launcher.entrypoints`."""
+    found = importlib.util.find_spec("launcher.entrypoints")
+    if found is None or not found.submodule_search_locations:
+        raise RuntimeError("launcher.entrypoints is missing: reinstall the launcher")
+    return Path(next(iter(found.submodule_search_locations))).resolve()
+
+
+REFERENCE_SOURCE_DIR = _reference_source_dir()
 REFERENCE_ENTRYPOINT = "train.py"
-BUNDLED_DATA_DIR = Path(__file__).resolve().parent / "datasets" / "digits"
+BUNDLED_DATA_DIR = Path(__file__).resolve().parent.parent / "datasets" / "digits"
 
 JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 CHANNEL_RE = re.compile(r"^[A-Za-z0-9.\-_]{1,64}$")
@@ -79,7 +89,7 @@ class Compute(_Closed):
     def _known(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        from launcher.catalog import lookup
+        from launcher.config.catalog import lookup
 
         lookup(v)  # raises with a suggestion
         return v
@@ -163,30 +173,25 @@ class JobSpec(_Closed):
             raise ValueError(f"{v!r}: base names use letters, digits and hyphens")
         return v
 
-    @field_validator("hyperparameters", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _typed_hyperparameters(cls, v: Any) -> Any:
-        if not isinstance(v, dict):
-            return v
-        from entrypoints.hyperparameters import HyperparameterError, TrainConfig, config_from_mapping
+    def _reference_hyperparameters(cls, data: Any) -> Any:
+        """For the reference entrypoint only: its schema names, validates and canonicalises values.
 
-        names = list(TrainConfig.__dataclass_fields__)
-        normalised: dict[str, Any] = {}
-        for key, value in v.items():
-            name = str(key).replace("-", "_")
-            if name not in names:
-                close = difflib.get_close_matches(name, names, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                raise ValueError(
-                    f"unknown hyperparameter {key!r}; {hint}free hyperparameters for your own "
-                    "script go in [extra_hyperparameters] or --hp KEY=VALUE"
-                )
-            normalised[name] = value
-        try:
-            config_from_mapping(normalised)
-        except HyperparameterError as e:
-            raise ValueError(str(e)) from e
-        return normalised
+        Keys are normalised (`batch-size` → `batch_size`), extras that name a typed hyperparameter
+        join the typed ones, and every value becomes the canonical one the script will parse (`32`,
+        not `32.0`; `bf16`, not `BF16`). A user's own script gets its hyperparameters untouched.
+        """
+        if not isinstance(data, dict) or data.get("source_dir") is not None:
+            return data
+        typed = data.get("hyperparameters") or {}
+        extras = data.get("extra_hyperparameters") or {}
+        if not isinstance(typed, dict) or not isinstance(extras, dict):
+            return data
+        data = dict(data)
+        data["hyperparameters"], data["extra_hyperparameters"] = canonical_reference_hyperparameters(
+            typed, extras)
+        return data
 
     @field_validator("data")
     @classmethod
@@ -249,7 +254,8 @@ class JobSpec(_Closed):
     def _cross_checks(self) -> JobSpec:
         clash = set(self.hyperparameters) & set(self.extra_hyperparameters)
         if clash:
-            raise ValueError(f"hyperparameter {sorted(clash)[0]!r} is given both typed and as an extra")
+            raise ValueError(f"hyperparameter {sorted(clash)[0]!r} is given twice ([hyperparameters] and "
+                             "[extra_hyperparameters])")
         entry = Path(self.entrypoint)
         if entry.suffix not in (".py", ".sh") or entry.is_absolute() or ".." in entry.parts:
             raise ValueError(
@@ -279,6 +285,40 @@ class JobSpec(_Closed):
 
     def spot_enabled(self, *, cloud: bool) -> bool:
         return bool(cloud and (self.spot.enabled is None or self.spot.enabled))
+
+
+def canonical_reference_hyperparameters(
+    typed: dict[str, Any], extras: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(typed, extras) of the reference entrypoint: typed keys checked, values canonical."""
+    from launcher.reference import HyperparameterError, TrainConfig, config_from_mapping, config_to_dict
+
+    names = list(TrainConfig.__dataclass_fields__)
+    normalised: dict[str, Any] = {}
+    for key, value in typed.items():
+        name = str(key).lstrip("-").replace("-", "_")
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(
+                f"unknown hyperparameter {key!r}; {hint}free hyperparameters for your own "
+                "script go in [extra_hyperparameters] or --hp KEY=VALUE"
+            )
+        normalised[name] = value
+    rest: dict[str, Any] = {}
+    for key, value in extras.items():
+        name = str(key).lstrip("-").replace("-", "_")
+        if name not in names:
+            rest[key] = value
+        elif name in normalised:
+            raise ValueError(f"hyperparameter {name!r} is given twice (as {name} and as {key})")
+        else:
+            normalised[name] = value
+    try:
+        canonical = config_to_dict(config_from_mapping(normalised))
+    except HyperparameterError as e:
+        raise ValueError(str(e)) from e
+    return {name: canonical[name] for name in normalised}, rest
 
 
 def format_validation_error(error: ValidationError) -> SpecError:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from launcher.spec import JobSpec
+    from launcher.config.spec import JobSpec
 
 FILE_NAME = "throughput.json"
 LOCAL_INSTANCE = "local"

@@ -1,0 +1,1 @@
+"""What the CLI prints: console helpers, summaries, the LR chart and figures."""

@@ -1,0 +1,1 @@
+"""A job's settings: the typed, closed spec and the layers it is merged from."""

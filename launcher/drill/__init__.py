@@ -1,0 +1,1 @@
+"""The spot-interruption drill and the bitwise model comparison it ends with."""

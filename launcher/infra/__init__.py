@@ -1,0 +1,1 @@
+"""The CloudFormation stack (bucket + execution role) the CLI deploys, inspects and destroys."""

@@ -1,0 +1,1 @@
+"""From a validated spec to the one resolved job every path consumes."""

@@ -1,0 +1,1 @@
+"""Pure planning: step arithmetic, LR per step, instance catalogue, cost."""
