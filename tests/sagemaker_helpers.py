@@ -19,6 +19,26 @@ ACCOUNT = "123456789012"  # moto's default account
 METRICS = [{"Name": "loss", "Regex": r"loss=([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"}]
 
 
+TRUST_SAGEMAKER = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+
+
+def make_account(s3: Any, *, inputs: tuple[str, ...] = ("s3://data-bucket/train/", "s3://data-bucket/val/")
+                 ) -> None:
+    """What the submit-time preflight looks for on moto: the bucket, the role, the S3 inputs."""
+    import boto3
+
+    s3.create_bucket(Bucket=BUCKET)
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_role(RoleName=ROLE.rsplit("/", 1)[-1], AssumeRolePolicyDocument=json.dumps(TRUST_SAGEMAKER))
+    for uri in inputs:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        if bucket != BUCKET:
+            with contextlib.suppress(Exception):
+                s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key=f"{key}part-0.npz", Body=b"data")
+
+
 def make_source(root: Path, *, body: str = "print('loss=0.5')\n") -> Path:
     src = root / "src"
     src.mkdir(parents=True, exist_ok=True)

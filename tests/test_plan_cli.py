@@ -57,7 +57,7 @@ def test_own_npz_channel_and_holdout(cli_env: CapturedEnv, tmp_path: Path) -> No
 
 
 def test_samples_flag_and_s3_channel_without_it(cli_env: CapturedEnv) -> None:
-    argv = ["plan", "--instance", "ml.g5.xlarge", "--data", "train=s3://bkt/data/train"]
+    argv = ["plan", "--instance", "ml.g5.xlarge", "--data", "train=s3://bkt/data/train/"]
     assert main(argv, cli_env) == 2
     assert "pass --samples N, or --preflight" in cli_env.err
     data = plan_json(cli_env, *argv[1:], "--samples", "60000", "--batch-size", "128", "--epochs", "10",
@@ -145,7 +145,7 @@ def _setup(trust: dict[str, Any]) -> str:
 def test_preflight_passes_and_counts_samples_from_the_manifest(aws: str, cli_env: CapturedEnv) -> None:
     arn = _setup(TRUST_SAGEMAKER)
     data = plan_json(cli_env, "--preflight", "--instance", "ml.g4dn.xlarge", "--bucket", "plan-bkt",
-                     "--role", arn, "--data", "train=s3://plan-bkt/data/train", "--hp", "val_fraction=0")
+                     "--role", arn, "--data", "train=s3://plan-bkt/data/train/", "--hp", "val_fraction=0")
     assert data["samples"] == 640 and "manifest" in data["samples_source"]
     assert [c["ok"] for c in data["preflight"]] == [True, True, True], data["preflight"]
     assert [c["name"] for c in data["preflight"]] == ["bucket", "role", "channel train"]

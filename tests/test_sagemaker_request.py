@@ -121,7 +121,7 @@ def test_fastfile_needs_prefix_uris(tmp_path):
     assert req["AlgorithmSpecification"]["TrainingInputMode"] == "FastFile"
     assert all("InputMode" not in c for c in req["InputDataConfig"][:2])
     assert channel(req, "code")["InputMode"] == "File"
-    with pytest.raises(SpecError, match="FastFile"):
+    with pytest.raises(SpecError, match="end it with '/'"):
         dry_run_request(spec_for(src, compute={"input_mode": "FastFile"},
                                  data={"train": "s3://data-bucket/train"}), "j", cwd=tmp_path)
 

@@ -19,6 +19,7 @@ from tests.sagemaker_helpers import (
     REGION,
     base_args,
     install_capture,
+    make_account,
     make_channel,
     make_source,
     moto_jobs,
@@ -31,7 +32,7 @@ from tests.sagemaker_helpers import (
 @pytest.fixture
 def s3(aws):
     client = boto3.client("s3", region_name=REGION)
-    client.create_bucket(Bucket=BUCKET)
+    make_account(client)
     return client
 
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from launcher.config import container_names
 from launcher.config import wire as hyperparams
 from launcher.errors import SpecError
 
@@ -137,6 +138,7 @@ class Aws(_Closed):
     bucket: str | None = None
     prefix: str = "launcher"
     stack: str | None = None  # written by `launch infra deploy`; informational
+    preflight: bool = True    # read-only checks of buckets, inputs, name and role before a submit
 
 
 class JobSpec(_Closed):
@@ -202,12 +204,19 @@ class JobSpec(_Closed):
         for name, location in v.items():
             if not CHANNEL_RE.match(name):
                 raise ValueError(f"channel name {name!r}: use 1-64 letters, digits, '.', '-' or '_'")
+            if problem := container_names.channel_problem(name):
+                raise ValueError(problem)
             if name in RESERVED_CHANNELS:
                 raise ValueError(f"channel name {name!r} is reserved by the SageMaker SDK; rename it")
             if not location:
                 raise ValueError(f"channel {name!r} has no location")
             if is_s3_uri(location):
-                parse_s3_uri(location)
+                _bucket, key = parse_s3_uri(location)
+                if key and not key.endswith("/"):
+                    raise ValueError(
+                        f"channel {name!r}: {location} is read as a key prefix, so it would also bring "
+                        f"{location}_old/… or {location}2/…; end it with '/': {location}/ (a single file "
+                        "goes under a prefix of its own)")
         return v
 
     @field_validator("output")

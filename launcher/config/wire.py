@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from launcher.config import container_names
 from launcher.errors import SpecError
 
 MAX_ENTRIES = 100
@@ -39,6 +40,8 @@ def check_limits(encoded: Mapping[str, str]) -> None:
     for key, value in encoded.items():
         if not key or len(key) > MAX_KEY_CHARS:
             raise SpecError(f"hyperparameter key {key[:40]!r}… must be 1-{MAX_KEY_CHARS} characters")
+        if problem := container_names.hyperparameter_problem(key):
+            raise SpecError(problem, "rename it in your script and on the command line")
         if len(value) > MAX_VALUE_CHARS:
             raise SpecError(
                 f"hyperparameter {key!r} is {len(value)} characters once encoded; "

@@ -37,6 +37,7 @@ from launcher.backends.sagemaker.request import (
     to_request,
     validate_request,
 )
+from launcher.backends.sagemaker.submit_checks import enforce, run_submit_checks
 from launcher.config.spec import Aws, parse_s3_uri
 from launcher.errors import AwsError, LauncherError, SpecError
 from launcher.job.resolve import ResolvedJob
@@ -94,6 +95,7 @@ class SageMakerBackend:
         sagemaker_client: Any,
         s3_client: Any,
         logs_client: Any,
+        iam_client: Any = None,
         progress: staging.Progress | None = None,
         poll_seconds: float = logs_mod.DEFAULT_POLL_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
@@ -104,6 +106,7 @@ class SageMakerBackend:
         self.sm = sagemaker_client
         self.s3 = s3_client
         self.logs_client = logs_client
+        self.iam = iam_client
         self.progress = progress
         self.poll_seconds = poll_seconds
         self.sleep = sleep
@@ -159,6 +162,11 @@ class SageMakerBackend:
             validate_request(to_request(plan))  # everything SageMaker would reject, before any call
             require_credentials(self.session)
             staging.check_bucket(self.s3, plan.bucket)
+            warnings: list[str] = []
+            if job.spec.aws.preflight:  # read-only, before the first byte is uploaded
+                outcome = run_submit_checks(plan, s3=self.s3, iam=self.iam, sm=self.sm)
+                enforce(outcome)
+                warnings = outcome.warnings
             from launcher.backends.sagemaker.trainer import build_trainer, sdk_request
 
             trainer = build_trainer(self._sdk(plan.bucket), plan)  # the SDK's own checks, no upload yet
@@ -183,7 +191,7 @@ class SageMakerBackend:
                 raise AwsError(f"a training job named {job.name!r} already exists",
                                "leave --name out for a generated unique name") from e
             raise translate_error(e, "CreateTrainingJob failed") from e
-        return Submission(self.describe(job.name), report.to_dict())
+        return Submission(self.describe(job.name), {**report.to_dict(), "preflight_warnings": warnings})
 
     def _measure(self, prefix_uri: str) -> tuple[int, int]:
         bucket, key = parse_s3_uri(prefix_uri)
@@ -317,5 +325,6 @@ def make_sagemaker_backend(aws: Aws, *, progress: staging.Progress | None = None
         sagemaker_client=client(session, "sagemaker", max_attempts=SAGEMAKER_RETRIES),
         s3_client=client(session, "s3"),
         logs_client=client(session, "logs"),
+        iam_client=client(session, "iam"),
         progress=progress,
     )

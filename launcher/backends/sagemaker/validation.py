@@ -95,6 +95,39 @@ def _validate_stopping(request: dict[str, Any]) -> None:
                             f"SageMaker syncs the bare prefix, so it would also match {uri}0…")
 
 
+def _api_limits(shape: Any, value: Any, path: str) -> None:
+    """Lengths and counts of the API model's shape (botocore's own validator checks only minimums)."""
+    kind = shape.type_name
+    limits = shape.metadata
+    if kind == "structure" and isinstance(value, dict):
+        for key, item in value.items():
+            if key in shape.members:
+                _api_limits(shape.members[key], item, f"{path}.{key}")
+    elif kind == "list" and isinstance(value, list):
+        if "max" in limits and len(value) > limits["max"]:
+            raise SpecError(f"{path} has {len(value)} entries; SageMaker accepts at most {limits['max']}")
+        for i, item in enumerate(value):
+            _api_limits(shape.member, item, f"{path}[{i}]")
+    elif kind == "map" and isinstance(value, dict):
+        if "max" in limits and len(value) > limits["max"]:
+            raise SpecError(f"{path} has {len(value)} entries; SageMaker accepts at most {limits['max']}")
+        for key, item in value.items():
+            _api_limits(shape.key, key, f"{path} key {key!r}")
+            _api_limits(shape.value, item, f"{path}[{key!r}]")
+    elif kind == "string" and isinstance(value, str):
+        if len(value) > limits.get("max", len(value)) or len(value) < limits.get("min", 0):
+            raise SpecError(f"{path} is {len(value)} characters; SageMaker accepts "
+                            f"{limits.get('min', 0)}-{limits.get('max')} ({value[:40]!r}…)")
+
+
+def check_api_model(request: dict[str, Any]) -> None:
+    """The request against the installed botocore's CreateTrainingJob model (lengths and counts)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    _api_limits(model.operation_model("CreateTrainingJob").input_shape, request, "request")
+
+
 def validate_request(request: dict[str, Any]) -> None:
     """Our check of what real SageMaker rejects in a CreateTrainingJob request (SpecError)."""
     name = request.get("TrainingJobName", "")
@@ -130,3 +163,4 @@ def validate_request(request: dict[str, Any]) -> None:
     _validate_channels(request, mode)
     _check_s3((request.get("OutputDataConfig") or {}).get("S3OutputPath"), "output path")
     _validate_tags(request.get("Tags") or [])
+    check_api_model(request)  # the rest of the model's limits, after the checks with a better message
