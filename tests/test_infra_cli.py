@@ -230,3 +230,10 @@ def test_busy_stack_is_refused(moto: str, cli_env: Any) -> None:
     assert main(["infra", "deploy", "--yes"], cli_env) == 4
     assert "busy (UPDATE_IN_PROGRESS)" in cli_env.err
     assert main(["infra", "destroy", "--yes"], cli_env) == 4
+
+
+def test_deploy_completes_on_plain_moto_from_the_stack_resources(aws: str, cli_env: Any) -> None:
+    """Unpatched moto gives change-set stacks no Outputs: the values come from the resources."""
+    assert main(["infra", "deploy", "--yes"], cli_env) == 0, cli_env.err
+    aws_config = load_user_config(cli_env.config_path)["aws"]
+    assert (aws_config["bucket"], aws_config["role"], aws_config["region"]) == (BUCKET, ROLE_ARN, "us-east-1")

@@ -73,7 +73,7 @@ def destroy(cfn: Any, s3: Any, *, stack_name: str, force: bool = False,
                        "copy what you want to keep, then `launch infra destroy --force` deletes "
                        "every object version in it (irreversible)")
     try:
-        outputs: StackOutputs | None = read_outputs(stack)
+        outputs: StackOutputs | None = read_outputs(stack, cfn)
     except AwsError:
         outputs = None
     if review is not None and not review(DestroyPlan(stack_name, bucket, role, contents, force)):

@@ -105,15 +105,39 @@ class StackOutputs:
                 "stack": self.stack}
 
 
-def read_outputs(stack: Mapping[str, Any]) -> StackOutputs:
+def read_outputs(stack: Mapping[str, Any], cfn: Any = None) -> StackOutputs:
+    """The stack's outputs; where they are missing (moto gives change-set stacks none), and a client
+    is given, the same values from the stack's resources."""
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
     missing = [k for k in ("BucketName", "RoleArn", "Region") if not outputs.get(k)]
     name = str(stack.get("StackName"))
+    if missing and cfn is not None and stack.get("StackId"):
+        outputs = {**outputs_from_resources(cfn, str(stack["StackId"])), **outputs}
+        missing = [k for k in ("BucketName", "RoleArn", "Region") if not outputs.get(k)]
     if missing:
         raise AwsError(f"stack {name} has no output(s) {', '.join(missing)}",
                        "is it a launcher stack? `launch infra deploy` brings it up to date")
     return StackOutputs(stack=name, bucket=outputs["BucketName"], role_arn=outputs["RoleArn"],
                         region=outputs["Region"])
+
+
+def outputs_from_resources(cfn: Any, stack_id: str) -> dict[str, str]:
+    """BucketName, RoleArn and Region as the template's Outputs define them, from the resources."""
+    # arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>
+    parts = stack_id.split(":")
+    if len(parts) < 6:
+        return {}
+    partition, region, account = parts[1], parts[3], parts[4]
+    with aws_errors(f"cloudformation:DescribeStackResources {stack_id}"):
+        resources = cfn.describe_stack_resources(StackName=stack_id).get("StackResources", [])
+    physical = {r.get("LogicalResourceId"): r.get("PhysicalResourceId") for r in resources}
+    found = {"Region": region}
+    if physical.get("Bucket"):
+        found["BucketName"] = str(physical["Bucket"])
+    if physical.get("ExecutionRole"):
+        found["RoleArn"] = f"arn:{partition}:iam::{account}:role/{physical['ExecutionRole']}"
+    log.info("stack %s has no outputs; read them from its resources", stack_id)
+    return found
 
 
 def stack_parameters(stack: Mapping[str, Any] | None) -> dict[str, str]:
@@ -234,7 +258,7 @@ def deploy(cfn: Any, *, prefix: str = DEFAULT_PREFIX, retention_days: int | None
         if any(marker in reason for marker in _NO_CHANGES):
             log.info("stack %s is up to date", name)
             described_now = describe_stack(cfn, name)
-            return DeployResult(name, "unchanged", read_outputs(described_now or {}))
+            return DeployResult(name, "unchanged", read_outputs(described_now or {}, cfn))
         raise AwsError(f"CloudFormation rejected the change set for {name}: {reason}",
                        "fix the template or parameters (run `launch --debug infra deploy` for details)")
     plan = ChangePlan(name, change_set, kind, _changes(cfn, change_set_id, described), parameters)
@@ -256,7 +280,7 @@ def deploy(cfn: Any, *, prefix: str = DEFAULT_PREFIX, retention_days: int | None
         cause = failure_cause(events) or stack_failure(cfn, stack_id)
         raise AwsError(f"deploying stack {name} failed ({status}): {cause}",
                        _remedy(status, name, prefix))
-    return DeployResult(name, "created" if kind == "CREATE" else "updated", read_outputs(final),
+    return DeployResult(name, "created" if kind == "CREATE" else "updated", read_outputs(final, cfn),
                         plan, tuple(events))
 
 

@@ -66,7 +66,7 @@ def status(cfn: Any, *, stack_name: str, s3: Any = None, config: Mapping[str, An
     state = str(stack.get("StackStatus"))
     events = recent_events(cfn, str(stack["StackId"]), max_pages=1)
     try:
-        outputs: StackOutputs | None = read_outputs(stack)
+        outputs: StackOutputs | None = read_outputs(stack, cfn)
     except AwsError:
         outputs = None
     facts: list[tuple[str, str]] = []

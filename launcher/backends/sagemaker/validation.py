@@ -114,10 +114,10 @@ def _api_limits(shape: Any, value: Any, path: str) -> None:
         for key, item in value.items():
             _api_limits(shape.key, key, f"{path} key {key!r}")
             _api_limits(shape.value, item, f"{path}[{key!r}]")
-    elif kind == "string" and isinstance(value, str):
-        if len(value) > limits.get("max", len(value)) or len(value) < limits.get("min", 0):
-            raise SpecError(f"{path} is {len(value)} characters; SageMaker accepts "
-                            f"{limits.get('min', 0)}-{limits.get('max')} ({value[:40]!r}…)")
+    elif kind == "string" and isinstance(value, str) and (
+            len(value) > limits.get("max", len(value)) or len(value) < limits.get("min", 0)):
+        raise SpecError(f"{path} is {len(value)} characters; SageMaker accepts "
+                        f"{limits.get('min', 0)}-{limits.get('max')} ({value[:40]!r}…)")
 
 
 def check_api_model(request: dict[str, Any]) -> None:
