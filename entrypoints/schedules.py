@@ -1,8 +1,10 @@
 """Learning-rate schedules as pure closed-form functions of the optimizer step.
 
-Pure and ``math``-only, importing no sibling module: the launcher plots and prints ``lr_per_step``
-without torch, and the training script sets each optimizer step's LR from ``lr_at``, so the plan
-and the run cannot disagree.
+Pure and ``math``-only, importing no sibling module: the launcher plots and prints the schedule
+without torch (``lr_points``: a bounded sample; ``lr_at``: any one step, on demand), and the training
+script sets each optimizer step's LR from ``lr_at``, so the plan and the run cannot disagree.
+``lr_per_step`` materialises every step: for short runs and tests only (its memory grows with the
+run; the launcher never calls it).
 
 Semantics are torch's own schedulers stepped once per optimizer step (tested to 1e-12):
 
@@ -30,7 +32,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["SCHEDULES", "ScheduleSpec", "effective_lr", "lr_at", "lr_per_step"]
+__all__ = ["SCHEDULES", "ScheduleSpec", "effective_lr", "lr_at", "lr_per_step", "lr_points",
+           "sample_steps"]
 
 SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine", "linear")
 
@@ -100,6 +103,36 @@ def lr_at(spec: ScheduleSpec, step: int) -> float:
 def lr_per_step(spec: ScheduleSpec) -> list[float]:
     """The LR of every optimizer step of the run; ``len == spec.total_steps``."""
     return [lr_at(spec, step) for step in range(spec.total_steps)]
+
+
+def sample_steps(spec: ScheduleSpec, max_points: int = 1024) -> list[int]:
+    """At most ``max_points`` optimizer steps (sorted, distinct) that draw the schedule faithfully:
+    every step of a run that short; otherwise evenly spaced steps plus the first and last step, the
+    last warmup step and the first step after it, and (while they fit) the first step of each ``step``
+    decay. Its cost depends on ``max_points`` only, never on the length of the run."""
+    if max_points < 4:
+        raise ValueError(f"max_points must be >= 4, got {max_points}")
+    total = spec.total_steps
+    if total <= max_points:
+        return list(range(total))
+    marks = {0, total - 1}
+    if spec.warmup_steps:
+        marks.update({spec.warmup_steps - 1, spec.warmup_steps})
+    if spec.schedule == "step":
+        period = spec.step_size * spec.steps_per_epoch
+        decays = (total - 1 - spec.warmup_steps) // period
+        if decays <= max_points // 4:
+            for k in range(1, decays + 1):
+                first = spec.warmup_steps + k * period
+                marks.update({first - 1, first})
+    even = max(2, max_points - len(marks))
+    marks.update((total - 1) * i // (even - 1) for i in range(even))
+    return sorted(m for m in marks if 0 <= m < total)[:max_points]
+
+
+def lr_points(spec: ScheduleSpec, max_points: int = 1024) -> list[tuple[int, float]]:
+    """``(step, lr_at(spec, step))`` at :func:`sample_steps`: a chart of any run in bounded memory."""
+    return [(step, lr_at(spec, step)) for step in sample_steps(spec, max_points)]
 
 
 def effective_lr(lr: float, scale_lr: bool, base_batch_size: int, global_batch_size: int) -> float:

@@ -74,9 +74,13 @@ def test_cli_drill_reports_match(cli_env):
     rc = main(["train", "--local", "--json", "--epochs", "2", "--simulate-interruptions", "1",
                "--interrupt-seed", "3", "--verify"], cli_env)
     report = json.loads(cli_env.out)
-    assert rc == 0, cli_env.err
-    assert report["match"] is True and report["status"] == "Completed"
-    assert report["interruptions"] + len(report["notes"]) >= 1
+    assert report["status"] == "Completed"
+    # One random kill: MATCH when it landed after a checkpoint and the run resumed from it, else
+    # INCONCLUSIVE with its reason and a non-zero exit, never a MATCH without proof.
+    assert report["verdict"] in ("MATCH", "INCONCLUSIVE"), report["verdict_line"]
+    assert rc == (0 if report["verdict"] == "MATCH" else 1), cli_env.err
+    if report["verdict"] == "MATCH":
+        assert report["match"] is True and report["effective_kills"] >= 1
 
 
 def _accuracy(desc) -> float:

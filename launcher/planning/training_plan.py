@@ -1,5 +1,12 @@
 """The plan of a job: steps, the LR of every optimizer step, the cost, and what to warn about.
 
+Bounded work for any input: planning costs the same for 10 epochs and 10^9 optimizer steps. Nothing
+per step is stored: :meth:`Plan.lr_at` computes the LR of one step on demand, :attr:`Plan.lr_points`
+is a sample of at most ``LR_POINTS`` (step, LR) pairs for charts, and :attr:`Plan.lr_per_step` is a
+lazy sequence (``len`` = the steps; each item computed when read). ``--json`` lists every step's LR
+for runs of up to ``LR_LIST_MAX_STEPS`` steps. A run of more than ``MAX_OPTIMIZER_STEPS`` optimizer
+steps is refused (SpecError), in constant time.
+
 :func:`make_plan` is pure (no AWS, no disk, no clock): the same spec and sample count always give the
 same plan. The arithmetic and the schedule are *not* implemented here: they come from
 ``entrypoints.planning.plan_run`` (over ``entrypoints.steps`` and ``entrypoints.schedules``), the very
@@ -12,8 +19,9 @@ below ``min_lr``) into a :class:`~launcher.errors.SpecError` before anything is 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, overload
 
 from launcher.config.catalog import PRICE_DATE, PRICE_SOURCE, lookup
 from launcher.config.spec import JobSpec
@@ -33,6 +41,47 @@ VALIDATION_CHANNELS = ("validation", "val")  # names the reference entrypoint re
 LONG_WARMUP_FRACTION = 0.10  # warn when warmup is more than this share of the optimizer steps
 TENSOR_CORE_MULTIPLE = 8
 USER_SCRIPT_PLAN_KEYS = ("epochs", "batch_size")  # what a step plan of a user's own script needs
+MAX_OPTIMIZER_STEPS = 10**10   # the planner's cap: ~317 years at one optimizer step per second
+LR_LIST_MAX_STEPS = 100_000    # `to_dict()` (plan --json) lists every step's LR up to this many steps
+LR_POINTS = 1024               # the most (step, LR) pairs in `Plan.lr_points`
+
+
+class StepLRs(Sequence[float]):
+    """The LR of every optimizer step of a schedule, computed when read: ``len`` is the number of
+    steps, ``lrs[i]`` is ``schedules.lr_at(schedule, i)``, slices are lazy too. Nothing is stored, so
+    memory is constant; reading all of it costs time in proportion to the steps (charts should use
+    :attr:`Plan.lr_points`)."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, schedule: schedules.ScheduleSpec, steps: range | None = None) -> None:
+        self.schedule = schedule
+        self._steps = range(schedule.total_steps) if steps is None else steps
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> StepLRs: ...
+
+    def __getitem__(self, index: int | slice) -> float | StepLRs:
+        if isinstance(index, slice):
+            return StepLRs(self.schedule, self._steps[index])
+        return schedules.lr_at(self.schedule, self._steps[index])
+
+    def __iter__(self) -> Iterator[float]:
+        return (schedules.lr_at(self.schedule, step) for step in self._steps)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    def __repr__(self) -> str:
+        return f"StepLRs({self.schedule.schedule}, steps {self._steps.start}…{self._steps.stop - 1})"
 
 
 @dataclass(frozen=True)
@@ -60,7 +109,7 @@ class Plan:
     warmup_steps: int
     effective_lr: float
     schedule: schedules.ScheduleSpec
-    lr_per_step: list[float]
+    lr_points: list[tuple[int, float]]  # at most LR_POINTS (step, LR) pairs: for charts
     local: bool
     cost: CostEstimate | None     # None for local jobs
     throughput: float | None      # samples/s per instance
@@ -71,6 +120,22 @@ class Plan:
     @property
     def world_size(self) -> int:
         return self.steps.world_size
+
+    @property
+    def lr_per_step(self) -> StepLRs:
+        """The LR of every optimizer step, lazily (see :class:`StepLRs`)."""
+        return StepLRs(self.schedule)
+
+    def lr_at(self, step: int) -> float:
+        """The LR optimizer step ``step`` (0-based) uses; IndexError outside the run."""
+        if not 0 <= step < self.schedule.total_steps:
+            raise IndexError(f"step {step} is outside the run (0 … {self.schedule.total_steps - 1})")
+        return schedules.lr_at(self.schedule, step)
+
+    @property
+    def peak_lr(self) -> float:
+        """The highest LR of the run (every schedule peaks at a sampled step: warmup end or start)."""
+        return max(lr for _, lr in self.lr_points)
 
     @property
     def samples_to_process(self) -> int:
@@ -134,7 +199,10 @@ class Plan:
                 "warmup_steps": self.schedule.warmup_steps,
                 "warmup_start_factor": self.schedule.warmup_start_factor,
             },
-            "lr_per_step": list(self.lr_per_step),
+            "lr_per_step": (list(self.lr_per_step) if s.total_optimizer_steps <= LR_LIST_MAX_STEPS
+                            else None),
+            "lr_per_step_limit": LR_LIST_MAX_STEPS,
+            "lr_points": [[step, lr] for step, lr in self.lr_points],
             "header_lines": s.header_lines(),
             "instance_type": self.instance_type,
             "instance_count": self.instance_count,
@@ -222,6 +290,8 @@ def plan_training(
         except SpecError as e:
             return None, f"no step plan for your own script: {e}"
     if samples is None:
+        if spec.uses_reference_entrypoint:
+            check_epochs_cap(train_config(spec))
         return None, ("the number of training examples is unknown (no local .npz train channel to "
                       "count); pass --samples N")
     o = options or PlanOptions()
@@ -275,6 +345,7 @@ def make_plan(
     except ValueError as e:
         raise _spec_error(config, train_samples, ws, e) from None
     step_plan, schedule = run.steps, run.schedule
+    check_step_cap(step_plan)
 
     seconds = None
     if throughput is not None:
@@ -291,11 +362,39 @@ def make_plan(
         processes_per_host=per_host if world_size is None else max(1, ws // spec.compute.instance_count),
         gpus_per_host=gpus, warmup_steps=run.warmup_steps, effective_lr=run.effective_lr,
         schedule=schedule,
-        lr_per_step=schedules.lr_per_step(schedule), local=local, cost=cost,
+        lr_points=schedules.lr_points(schedule, LR_POINTS), local=local, cost=cost,
         throughput=throughput, throughput_source=throughput_source if throughput else None,
         expected_seconds=seconds,
     )
     return replace(plan, warnings=plan_warnings(plan))
+
+
+def _count(n: int) -> str:
+    """A count of any size in a few characters (a float would overflow past 1e308)."""
+    if n < 10**15:
+        return f"{n:,}"
+    exponent = len(str(n)) - 1
+    return f"{n * 100 // 10**exponent / 100:.2f}e{exponent}"
+
+
+def check_step_cap(s: steps.StepPlan) -> None:
+    """SpecError when the run has more optimizer steps than the planner's cap (constant time)."""
+    total = s.total_optimizer_steps
+    if total > MAX_OPTIMIZER_STEPS:
+        raise SpecError(
+            f"{_count(total)} optimizer steps ({_count(s.optimizer_steps_per_epoch)} per epoch × "
+            f"{_count(s.epochs)} epochs) exceed the planner's cap of {MAX_OPTIMIZER_STEPS:,}",
+            "lower --epochs, or cap the run with --max-steps N")
+
+
+def check_epochs_cap(config: TrainConfig) -> None:
+    """The cap before the examples are known: every epoch has at least one optimizer step."""
+    lower_bound = config.epochs if config.max_steps is None else min(config.epochs, config.max_steps)
+    if lower_bound > MAX_OPTIMIZER_STEPS:
+        raise SpecError(
+            f"{_count(config.epochs)} epochs are at least {_count(lower_bound)} optimizer steps, more "
+            f"than the planner's cap of {MAX_OPTIMIZER_STEPS:,}",
+            "lower --epochs, or cap the run with --max-steps N")
 
 
 def _spec_error(config: TrainConfig, samples: int, world_size: int, error: ValueError) -> SpecError:

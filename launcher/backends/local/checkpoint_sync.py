@@ -2,7 +2,10 @@
 the remote location is copied into the container's checkpoint path before the script starts (on
 every start and restart), then new or changed files are mirrored back while it runs, deletions too.
 
-The remote is a local directory standing in for S3, or a real `s3://` URI (moto in tests).
+The remote is a local directory standing in for S3, or a real `s3://` URI (moto in tests). Remote
+names become local paths through `s3_transfer.plan_key_paths`, all checked before the checkpoint
+directory is touched: a key with `..`, an absolute remainder (`prefix//etc/passwd`) or an empty
+component is refused, never written outside the checkpoint directory.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from launcher.backends.s3_transfer import plan_key_paths
 from launcher.config.spec import is_s3_uri, parse_s3_uri
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,7 @@ class CheckpointMirror:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket,
                                                                        Prefix=self._prefix):
             names += [o["Key"][len(self._prefix):] for o in page.get("Contents", [])]
+        # The prefix's own "directory marker" ("") and other markers ("sub/") hold no file.
         return sorted(n for n in names if n and not n.endswith("/"))
 
     def _download(self, rel: str, dest: Path) -> None:
@@ -78,14 +83,16 @@ class CheckpointMirror:
         """Remote → local before the script starts; returns the number of files restored.
 
         A restarted container starts with an empty checkpoint dir: only what reached the remote
-        comes back, so local leftovers of the killed attempt are removed first."""
+        comes back, so local leftovers of the killed attempt are removed first. Every remote name
+        is checked first (UnsafeKeyError, with the checkpoint dir untouched)."""
+        files = self._remote_files()
+        targets = plan_key_paths(self.local, files, where=self.remote)
         if self.local.exists():
             shutil.rmtree(self.local)
         self.local.mkdir(parents=True)
         self._synced.clear()
-        files = self._remote_files()
         for rel in files:
-            dest = self.local / rel
+            dest = targets[rel]
             self._download(rel, dest)
             st = dest.stat()
             self._synced[rel] = (st.st_size, st.st_mtime_ns)

@@ -7,7 +7,6 @@ import contextlib
 import os
 import shutil
 import signal
-import tarfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from launcher.backends.base import JobDescription, JobStatus, Transition, now_iso
 from launcher.backends.local.store import JobStore
+from launcher.backends.s3_transfer import key_to_path
 from launcher.config.spec import is_s3_uri, parse_s3_uri
 from launcher.errors import JobNotFoundError
 
@@ -96,7 +96,7 @@ class LocalJobs:
         to.mkdir(parents=True, exist_ok=True)
         written: list[Path] = []
         for location in desc.artifacts.values():
-            target = to / Path(location).name
+            target = key_to_path(to, Path(location).name, where=location)
             if is_s3_uri(location):
                 bucket, key = parse_s3_uri(location)
                 self.s3().download_file(bucket, key, str(target))
@@ -104,9 +104,10 @@ class LocalJobs:
                 shutil.copy2(location, target)
             written.append(target)
             if extract:
+                from launcher.job.archives import extract_archive
+
                 dest = to / target.name.removesuffix(".tar.gz")
-                with tarfile.open(target) as tar:
-                    tar.extractall(dest, filter="data")
+                extract_archive(target, dest)  # all or nothing, never outside dest
                 written.append(dest)
         return written
 

@@ -9,14 +9,17 @@ Pure text (no rich, no numpy) so it prints anywhere and tests compare it line by
          └══┴────┴────┴────┴────┴────┴────┘
           ═ warmup (3 steps)  ┴ epoch boundary  x: 0 … 35 optimizer steps (12 per epoch)
 
-Each column covers an equal slice of the steps and shows the slice's mean LR; the y axis runs from 0
-to the peak LR, so a schedule that never decays reads as a flat bar.
+Each column covers an equal slice of the steps and shows the slice's mean LR (over at most
+SAMPLES_PER_COLUMN evenly spread steps, so the work is bounded for any run length: `lrs` may be a
+lazy sequence of a billion steps); the y axis runs from 0 to the peak LR, so a schedule that never
+decays reads as a flat bar.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+SAMPLES_PER_COLUMN = 64
 BLOCKS = " ▁▂▃▄▅▆▇█"
 ASCII_BLOCKS = " ..::ooO#"
 
@@ -37,8 +40,11 @@ def render_lr_chart(
         raise ValueError("the chart needs width >= 8 and height >= 2")
     n = len(lrs)
     cols = min(width, n)
-    peak = max(lrs)
-    levels = [_level(v, peak, height) for v in _column_means(lrs, cols)]
+    means = _column_means(lrs, cols)
+    peak = max(means + [lrs[warmup_steps]] if 0 < warmup_steps < n else means)
+    if n <= cols * SAMPLES_PER_COLUMN:
+        peak = max(peak, max(lrs))
+    levels = [_level(v, peak, height) for v in means]
 
     blocks = ASCII_BLOCKS if ascii_only else BLOCKS
     top_label, bottom_label = _fmt(peak), "0"
@@ -63,7 +69,11 @@ def _column_means(lrs: Sequence[float], cols: int) -> list[float]:
     out = []
     for c in range(cols):
         lo, hi = c * n // cols, max((c + 1) * n // cols, c * n // cols + 1)
-        chunk = lrs[lo:hi]
+        if hi - lo <= SAMPLES_PER_COLUMN:
+            chunk = [lrs[i] for i in range(lo, hi)]
+        else:  # evenly spread steps of the slice: the mean of a smooth schedule, in bounded time
+            last = SAMPLES_PER_COLUMN - 1
+            chunk = [lrs[lo + (hi - 1 - lo) * k // last] for k in range(SAMPLES_PER_COLUMN)]
         out.append(sum(chunk) / len(chunk))
     return out
 
