@@ -126,10 +126,11 @@ class DryRun:
     request: dict[str, Any]          # cloud: the CreateTrainingJob request; local: each host's run
     actions: list[str] = field(default_factory=list)  # what schedule() would do, one line each
     payload: Any = None              # the backend's own plan, for its schedule()
+    warnings: list[str] = field(default_factory=list)  # the job's and the backend's, not refusals
 
     def to_dict(self) -> dict[str, Any]:
         return {"job_name": self.job.name, "backend": self.backend, "request": self.request,
-                "actions": list(self.actions)}
+                "actions": list(self.actions), "warnings": list(self.warnings)}
 
 
 @dataclass

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 from launcher.context import Environment
 
 if TYPE_CHECKING:
-    from launcher.backends.base import Backend
+    from launcher.backends.base import Backend, JobDescription
+    from launcher.cli.render.progress import Progress
     from launcher.config.spec import Aws
 
 
-def _common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+def add_job_options(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--local", dest="where", action="store_const", const="local")
     where.add_argument("--cloud", dest="where", action="store_const", const="cloud")
@@ -28,38 +29,41 @@ def _common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("status", help="a job's status, secondary status and latest metrics")
+    p = sub.add_parser("status", help="a job's status, latest metrics, and a running job's "
+                       "progress and ETA")
     p.add_argument("job")
-    _common(p)
+    add_job_options(p)
     p.set_defaults(handler=status)
 
     p = sub.add_parser("describe", help="everything known about a job")
     p.add_argument("job")
-    _common(p)
+    add_job_options(p)
     p.set_defaults(handler=describe)
 
     p = sub.add_parser("logs", help="a job's log (CloudWatch for cloud jobs)")
     p.add_argument("job")
     p.add_argument("-f", "--follow", action="store_true", help="keep following until the job ends")
-    _common(p, json_flag=False)
+    add_job_options(p, json_flag=False)
     p.set_defaults(handler=logs)
 
     p = sub.add_parser("stop", help="stop a running job")
     p.add_argument("job")
-    _common(p)
+    add_job_options(p)
     p.set_defaults(handler=stop)
 
     p = sub.add_parser("list", help="recent jobs, local and cloud")
     p.add_argument("--status", choices=("InProgress", "Completed", "Failed", "Stopping", "Stopped"))
     p.add_argument("--limit", type=int, default=20)
-    _common(p)
+    p.add_argument("--wide", action="store_true",
+                   help="every column and metric, however wide (default: fit the terminal)")
+    add_job_options(p)
     p.set_defaults(handler=list_jobs)
 
     p = sub.add_parser("download", help="fetch a job's model.tar.gz and output.tar.gz")
     p.add_argument("job")
     p.add_argument("--to", type=Path, default=None, help="directory (default: ./<job>)")
     p.add_argument("--extract", action="store_true", help="also unpack the archives")
-    _common(p)
+    add_job_options(p)
     p.set_defaults(handler=download)
 
 
@@ -82,47 +86,118 @@ def backend_for(args: argparse.Namespace, env: Environment, job: str | None = No
 
 def status(args: argparse.Namespace, env: Environment) -> int:
     from launcher.cli.render.console import console, emit_json
+    from launcher.cli.render.progress import COUNTERS, progress_text
 
-    desc = backend_for(args, env, args.job).describe(args.job)
+    backend = backend_for(args, env, args.job)
+    desc = backend.describe(args.job)
+    progress, now = running_progress(backend, desc)
     if args.json:
         emit_json(env, {"name": desc.name, "backend": desc.backend, "status": str(desc.status),
                         "secondary_status": desc.secondary_status, "metrics": desc.metrics,
-                        "failure_reason": desc.failure_reason})
+                        "failure_reason": desc.failure_reason,
+                        "progress": progress.to_dict(now) if progress else None})
         return 0
     line = f"{desc.name}  {desc.status}"
     if desc.secondary_status:
         line += f" ({desc.secondary_status})"
-    metrics = "  ".join(f"{k}={v:.6g}" for k, v in desc.metrics.items())
-    console(env).print(line + (f"\n{metrics}" if metrics else ""), markup=False)
+    values = dict(desc.metrics)
+    if progress is not None:  # the log is newer than the record (saved every few seconds)
+        line += f"\n{progress_text(progress, now)}"
+        values = {k: v for k, v in {**values, **progress.metrics}.items() if k not in COUNTERS}
+    metrics = "  ".join(f"{k}={v:.6g}" for k, v in values.items())
+    # Wrapped at the terminal's width (between metrics, never inside one).
+    console(env).print(line + (f"\n{metrics}" if metrics else ""), markup=False, soft_wrap=False)
     if desc.failure_reason:
         console(env).print(f"failure: {desc.failure_reason}", markup=False)
     return 0
 
 
+def running_progress(backend: Backend, desc: JobDescription) -> tuple[Progress | None, float]:
+    """A running job's progress from its log (local: logs/algo-N.log; cloud: CloudWatch), the rate
+    measured since training first started; (None, now) for a job that is not running."""
+    import logging
+    import time
+
+    from launcher.backends.base import JobStatus
+    from launcher.cli.render.progress import Progress
+    from launcher.errors import LauncherError
+
+    now = time.time()
+    if desc.status is not JobStatus.IN_PROGRESS:
+        return None, now
+    progress = Progress.from_details(desc.details)
+    try:
+        for line in backend.logs(desc.name, follow=False):
+            progress.feed(line, now)
+    except LauncherError as e:  # the status is still worth showing
+        logging.getLogger(__name__).debug("no progress for %s: %s", desc.name, e)
+        return None, now
+    anchor(progress, desc, now)
+    return progress, now
+
+
+def anchor(progress: Progress, desc: JobDescription, now: float) -> None:
+    """Measure the rate (and elapsed time) from when training first started, not from when we
+    began reading: a log read at once has no timing of its own. Clock: time.time()."""
+    start = training_start(desc)
+    if start is not None and start < now:
+        progress.started, progress.first = start, (start, 0)
+
+
+def training_start(desc: JobDescription) -> float | None:
+    """When training first started (epoch seconds): the first Training transition, else `started`."""
+    from datetime import UTC, datetime
+
+    stamps = [t.start for t in desc.transitions if t.status == "Training"] + [desc.started or ""]
+    for stamp in stamps:
+        try:
+            t = datetime.fromisoformat(stamp)
+        except ValueError:
+            continue
+        return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+    return None
+
+
 def describe(args: argparse.Namespace, env: Environment) -> int:
-    from launcher.cli.render.console import console, emit_json
-    from launcher.cli.render.summary import render_summary
+    from launcher.cli.render.console import emit_json
+    from launcher.cli.render.describe import render_description
 
     desc = backend_for(args, env, args.job).describe(args.job)
     if args.json:
         emit_json(env, desc.to_dict())
         return 0
-    render_summary(env, desc)
-    out = console(env)
-    for key, value in desc.details.items():
-        if key != "last_traceback":
-            out.print(f"{key}: {value}", markup=False)
-    if desc.deviations:
-        out.print("deviations from a real SageMaker container:", markup=False)
-        for d in desc.deviations:
-            out.print(f"  - {d.aspect}: real {d.real}; here {d.local}", markup=False)
+    render_description(env, desc)
     return 0
 
 
 def logs(args: argparse.Namespace, env: Environment) -> int:
-    for line in backend_for(args, env, args.job).logs(args.job, follow=args.follow):
-        env.stdout.write(line + "\n")
-        env.stdout.flush()
+    """The log; followed on a terminal, with a live progress display under it while the job runs."""
+    import time
+
+    from launcher.cli.render.live import JobScreen
+    from launcher.cli.render.progress import Progress
+
+    backend = backend_for(args, env, args.job)
+    screen = JobScreen(env, clock=time.time)
+    if args.follow and env.stdout_isatty:
+        desc = backend.describe(args.job)
+        if not desc.status.terminal:
+            progress = Progress.from_details(desc.details)
+            anchor(progress, desc, time.time())
+            screen.watch(progress)
+    printed = False
+    with screen:
+        for line in backend.logs(args.job, follow=args.follow):
+            printed = True
+            screen.echo(line)
+            if screen.pipe_closed:
+                break
+    if not printed:  # an empty stdout would read as "the job logged nothing"
+        desc = backend.describe(args.job)
+        state = f"{desc.status}, {desc.secondary_status}" if desc.secondary_status else str(desc.status)
+        why = "it wrote none" if desc.status.terminal else \
+            f"they appear once it starts training; `launch logs {args.job} -f` waits for them"
+        env.stderr.write(f"no log lines yet for {args.job} ({state}): {why}\n")
     return 0
 
 
@@ -162,17 +237,9 @@ def list_jobs(args: argparse.Namespace, env: Environment) -> int:
     if args.json:
         emit_json(env, [d.to_dict() for d in jobs])
         return 0
-    from rich.table import Table
+    from launcher.cli.render.joblist import render_job_list
 
-    table = Table()
-    table.add_column("job", no_wrap=True)  # names must stay copy-pasteable
-    for header in ("backend", "status", "created", "metrics"):
-        table.add_column(header)
-    for d in jobs:
-        metrics = " ".join(f"{k}={v:.4g}" for k, v in list(d.metrics.items())[:3])
-        table.add_row(d.name, d.backend, str(d.status), (d.created or "")[:19], metrics)
-    out = console(env)
-    out.print(table)
+    notes += render_job_list(env, jobs, wide=args.wide)
     for note in notes:
         console(env, stderr=True).print(note, markup=False)
     return 0

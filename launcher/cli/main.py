@@ -8,12 +8,40 @@ import sys
 from collections.abc import Sequence
 
 from launcher import __version__
-from launcher.cli import config_cmd, infra_cmd, jobs_cmd, plan_cmd, train_cmd
+from launcher.cli import (
+    config_cmd,
+    infra_cmd,
+    jobs_cmd,
+    metrics_cmd,
+    plan_cmd,
+    prune_cmd,
+    train_cmd,
+)
 from launcher.context import Environment
 from launcher.errors import ExitStatus, LauncherError
 
 # Each module adds its sub-commands; every parser sets `handler(args, env) -> int`.
-COMMAND_MODULES = (train_cmd, plan_cmd, jobs_cmd, config_cmd, infra_cmd)
+COMMAND_MODULES = (train_cmd, plan_cmd, jobs_cmd, metrics_cmd, prune_cmd, config_cmd, infra_cmd)
+
+
+SUPPORTED = ("supported platforms: Linux and macOS, Python >= 3.11\n"
+             "(the local runner needs a POSIX system: process groups, signals, hard links)")
+
+
+def version_text() -> str:
+    import platform
+
+    return (f"launcher {__version__} (Python {platform.python_version()}, {platform.system()} "
+            f"{platform.machine()})\n{SUPPORTED}")
+
+
+class VersionAction(argparse.Action):
+    """argparse's own version action re-wraps the text into one paragraph; this keeps the lines."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        sys.stdout.write(version_text() + "\n")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Launch Script Mode training jobs on SageMaker (managed spot, S3 data) or locally "
         "in a faithful Docker-free emulation of the SageMaker training container.",
     )
-    parser.add_argument("--version", action="version", version=f"launcher {__version__}")
+    parser.add_argument("--version", action=VersionAction, nargs=0,
+                        help="show the version and the supported platforms, then exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:

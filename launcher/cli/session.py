@@ -10,32 +10,24 @@ from launcher.runner import Runner, make_runner
 
 
 def cli_runner(env: Environment, *, echo: Callable[[str], None] | None = None,
-               quiet: bool = False) -> tuple[Runner, list[TransferProgress]]:
-    """The runner, and the progress bars to close when the command ends."""
+               quiet: bool = False, notify: Callable[[str], None] | None = None
+               ) -> tuple[Runner, list[TransferProgress]]:
+    """The runner, and the progress bars to close when the command ends. `notify` replaces the
+    default notes on stderr (a live progress display prints them above itself)."""
     err = console(env, stderr=True)
 
-    def notify(message: str) -> None:
-        if not quiet:
+    def note(message: str) -> None:
+        if quiet:
+            return
+        if notify is not None:
+            notify(message)
+        else:
             err.print(f"[dim]launch:[/] {message}", markup=True, highlight=False)
 
     downloads, uploads = TransferProgress(env, "download"), TransferProgress(env, "upload")
     assert env.home is not None
     runner = make_runner(home=env.home, jobs_dir=env.jobs_dir, environ=env.environ, cwd=env.cwd,
-                         echo=echo, notify=notify, download_progress=downloads,
+                         echo=echo, notify=note, download_progress=downloads,
                          upload_progress=uploads)
     return runner, [downloads, uploads]
 
-
-def stdout_echo(env: Environment, *, enabled: bool) -> Callable[[str], None]:
-    """The script's output lines on stdout (not with --json); a closed pipe stops the echo only."""
-
-    def echo(line: str) -> None:
-        if not enabled:
-            return
-        try:
-            env.stdout.write(line + "\n")
-            env.stdout.flush()
-        except BrokenPipeError:  # `| head`: stop echoing, keep training and logging
-            pass
-
-    return echo

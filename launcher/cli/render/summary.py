@@ -3,12 +3,15 @@
 Status and secondary transitions (spot interruptions counted), training vs billable time with the
 spot savings (1 − billable / training) × 100, final metrics, artifacts, and on failure the
 FailureReason plus the last traceback found in the logs (`desc.details["last_traceback"]`).
+Paths and URIs break only after a '/' when the terminal is narrower than they are.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from launcher.backends.base import JobDescription, JobStatus
-from launcher.cli.render.console import console
+from launcher.cli.render.kv import Rows
 from launcher.context import Environment
 
 
@@ -28,45 +31,61 @@ def _instances(desc: JobDescription) -> str | None:
     return text + (", managed spot" if desc.spot else "")
 
 
-def render_summary(env: Environment, desc: JobDescription) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+def format_cost(cost: Any) -> str:
+    """A job's cost record (backends/sagemaker/describe.py `job_cost`) as one readable line."""
+    if not isinstance(cost, dict) or "usd" not in cost:
+        return str(cost)
+    text = (f"${cost['usd']:,.2f} ({cost['billable_seconds']:,} billable s × "
+            f"${cost['price_per_hour']:g}/h × {cost['instance_count']})")
+    if "spot_saved_usd" in cost:
+        text += f"; spot saved ${cost['spot_saved_usd']:,.2f} of ${cost['on_demand_usd']:,.2f} on-demand"
+    return f"{text}; prices: {cost['price_source']}"
+
+
+def summary_rows(desc: JobDescription) -> Rows:
+    from rich.text import Text
 
     style = {JobStatus.COMPLETED: "green", JobStatus.FAILED: "red"}.get(desc.status, "yellow")
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    table.add_row("job", escape(desc.name))
-    table.add_row("status", f"[{style}]{desc.status}[/]" + (
-        f" ({escape(desc.secondary_status)})" if desc.secondary_status else ""))
+    rows = Rows()
+    rows.add("job", desc.name)
+    status = Text(str(desc.status), style=style)
+    if desc.secondary_status:
+        status.append(f" ({desc.secondary_status})")
+    rows.add("status", status)
     if (instances := _instances(desc)) is not None:
-        table.add_row("instances", instances)
+        rows.add("instances", instances)
     if desc.transitions:
-        table.add_row("transitions", escape(" → ".join(t.status for t in desc.transitions)))
+        rows.add("transitions", " → ".join(t.status for t in desc.transitions))
     if desc.interruptions or desc.spot:
-        table.add_row("interruptions", str(desc.interruptions))
+        rows.add("interruptions", str(desc.interruptions))
     if desc.training_seconds is not None:
-        table.add_row("training time", _seconds(desc.training_seconds))
+        rows.add("training time", _seconds(desc.training_seconds))
     if desc.billable_seconds is not None:
-        table.add_row("billable time", _seconds(desc.billable_seconds))
+        rows.add("billable time", _seconds(desc.billable_seconds))
     if desc.spot_savings_percent is not None:
-        table.add_row("spot savings", f"{desc.spot_savings_percent:.1f} %")
+        rows.add("spot savings", f"{desc.spot_savings_percent:.1f} %")
+    if cost := desc.details.get("cost"):
+        rows.add("cost", format_cost(cost))
     for name, value in desc.metrics.items():
-        table.add_row(escape(name), f"{value:.6g}")
+        rows.add(name, f"{value:.6g}")
     for name, where in desc.artifacts.items():
-        table.add_row(escape(name), escape(where))
+        rows.add(name, where)
     if checkpoint := desc.details.get("checkpoint_s3_uri"):
-        table.add_row("checkpoints", escape(str(checkpoint)))
+        rows.add("checkpoints", str(checkpoint))
     for path in desc.details.get("downloaded", []):
-        table.add_row("downloaded", escape(str(path)))
+        rows.add("downloaded", str(path))
     if desc.exit_code not in (None, 0):
-        table.add_row("exit code", str(desc.exit_code))
+        rows.add("exit code", str(desc.exit_code))
     if desc.failure_reason:
-        table.add_row("failure", escape(desc.failure_reason.strip()))
+        rows.add("failure", desc.failure_reason.strip())
     if tb := desc.details.get("last_traceback"):
-        table.add_row("traceback", escape(str(tb)))
+        rows.add("traceback", str(tb))
     if desc.status != JobStatus.COMPLETED and desc.backend == "sagemaker":
-        table.add_row("logs", f"launch logs {escape(desc.name)}")
+        rows.add("logs", f"launch logs {desc.name}")
     if url := desc.details.get("console"):
-        table.add_row("console", escape(str(url)))
-    console(env).print(table)
+        rows.add("console", str(url))
+    return rows
+
+
+def render_summary(env: Environment, desc: JobDescription) -> None:
+    summary_rows(desc).print(env)
