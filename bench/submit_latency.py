@@ -145,8 +145,14 @@ def main(argv: list[str] | None = None) -> int:
                                  AWS_SECRET_ACCESS_KEY="testing", AWS_SESSION_TOKEN="testing",
                                  AWS_REGION=REGION, AWS_DEFAULT_REGION=REGION,
                                  SAGEMAKER_VALIDATE_ROLE="false")
-            boto3.client("s3", region_name=REGION, endpoint_url=url, aws_access_key_id="testing",
-                         aws_secret_access_key="testing").create_bucket(Bucket=BUCKET)
+            keys = {"region_name": REGION, "endpoint_url": url, "aws_access_key_id": "testing",
+                    "aws_secret_access_key": "testing"}
+            boto3.client("s3", **keys).create_bucket(Bucket=BUCKET)
+            # The role the launcher's preflight checks (part of what a launcher submit costs).
+            trust = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": '
+                     '{"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}')
+            boto3.client("iam", **keys).create_role(RoleName=ROLE.rsplit("/", 1)[-1],
+                                                    AssumeRolePolicyDocument=trust)
             launch = [*c.launch_command(), "train", "--instance", INSTANCE, "--role", ROLE,
                       "--bucket", BUCKET, "--region", REGION]
             _, dry = c.timed([*launch, "--dry-run"], env=env, cwd=tmpdir)

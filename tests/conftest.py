@@ -16,6 +16,18 @@ from launcher.context import Environment
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def no_sdk_config_files(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's own SageMaker SDK config files never reach a test (tests set them explicitly)."""
+    import launcher.config.sdk_defaults as sdk_defaults
+
+    absent = tmp_path_factory.getbasetemp() / "no-sagemaker-config.yaml"
+    monkeypatch.setattr(sdk_defaults, "ADMIN_DEFAULT", absent)
+    monkeypatch.setattr(sdk_defaults, "USER_DEFAULT", absent)
+    for variable in ("SAGEMAKER_ADMIN_CONFIG_OVERRIDE", "SAGEMAKER_USER_CONFIG_OVERRIDE"):
+        monkeypatch.delenv(variable, raising=False)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
 

@@ -23,3 +23,19 @@ def moto_execute_like_cloudformation(monkeypatch: pytest.MonkeyPatch) -> None:
         stack.output_map = stack._create_output_map()
 
     monkeypatch.setattr(models.CloudFormationBackend, "execute_change_set", execute)
+
+
+def moto_kms_key_tags_like_cloudformation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's AWS::KMS::Key handler passes CloudFormation's Key/Value tags to an API that expects
+    TagKey/TagValue (and fails); translate them as CloudFormation does."""
+    import moto.kms.models as models
+
+    original = models.KmsBackend.create_key
+
+    def create_key(self: Any, policy: Any, key_usage: str, key_spec: str, description: str,
+                   tags: list[dict[str, str]] | None, *args: Any, **kwargs: Any) -> Any:
+        tags = [{"TagKey": t.get("Key", t.get("TagKey")), "TagValue": t.get("Value", t.get("TagValue"))}
+                for t in tags or []]
+        return original(self, policy, key_usage, key_spec, description, tags, *args, **kwargs)
+
+    monkeypatch.setattr(models.KmsBackend, "create_key", create_key)

@@ -15,7 +15,7 @@ import pytest
 
 from launcher.cli.main import main
 from launcher.config.userconfig import load_user_config, update_user_config
-from tests.infra_helpers import moto_execute_like_cloudformation
+from tests.infra_helpers import moto_execute_like_cloudformation, moto_kms_key_tags_like_cloudformation
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.*not supported by moto")
 
@@ -237,3 +237,20 @@ def test_deploy_completes_on_plain_moto_from_the_stack_resources(aws: str, cli_e
     assert main(["infra", "deploy", "--yes"], cli_env) == 0, cli_env.err
     aws_config = load_user_config(cli_env.config_path)["aws"]
     assert (aws_config["bucket"], aws_config["role"], aws_config["region"]) == (BUCKET, ROLE_ARN, "us-east-1")
+
+
+def test_deploy_with_a_kms_key_grants_the_role_and_sets_the_sagemaker_defaults(
+        aws: str, cli_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    moto_kms_key_tags_like_cloudformation(monkeypatch)
+    assert main(["infra", "deploy", "--yes", "--kms-key"], cli_env) == 0, cli_env.err
+    config = load_user_config(cli_env.config_path)
+    key = config["sagemaker"]["volume_kms_key"]
+    assert key == config["sagemaker"]["output_kms_key"] and ":kms:us-east-1:123456789012:key/" in key
+    kms = boto3.client("kms", region_name="us-east-1")
+    assert key.rsplit("/", 1)[-1] in [k["KeyId"] for k in kms.list_keys()["Keys"]]
+    iam = boto3.client("iam", region_name="us-east-1")
+    policy = iam.get_role_policy(RoleName=ROLE_ARN.rsplit("/", 1)[-1], PolicyName="launcher-training-kms")
+    statement = policy["PolicyDocument"]["Statement"][0]
+    assert statement["Resource"] == key and "kms:GenerateDataKey*" in statement["Action"]

@@ -172,6 +172,38 @@ def test_local_data_is_uploaded_once_with_a_manifest(cli_env, s3, captured, tmp_
     assert read_manifest(s3, f"s3://{BUCKET}/launcher/data/000000000000/") is None
 
 
+def test_adding_a_file_uploads_that_file_only_and_old_versions_stay(cli_env, s3, captured, tmp_path):
+    import numpy as np
+
+    src = make_source(tmp_path)
+    data = make_channel(tmp_path, "train", samples=12)
+    for i in range(3):
+        np.savez(data / f"extra-{i}.npz", x=np.full((5, 4), i, "float32"), y=np.zeros(5, "int64"))
+    args = base_args(src, "--instance", "ml.g5.xlarge", "--data", f"train={data}", "--json")
+    assert train(cli_env, *args) == 0
+    first = channel(captured[0], "train")["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
+    def etags(prefix):
+        return {o["Key"]: (o["ETag"], o["LastModified"])
+                for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])}
+
+    before = etags(first)
+
+    np.savez(data / "extra-new.npz", x=np.ones((7, 4), "float32"), y=np.ones(7, "int64"))
+    reset(cli_env)
+    assert train(cli_env, *args) == 0
+    report = submitted(cli_env)["submit"]
+    assert report["uploaded_objects"] == 2  # the new file and the new version's manifest
+    assert report["copied_in_s3_objects"] == 4  # train.npz and extra-0..2, copied inside S3
+    second = channel(captured[1], "train")["DataSource"]["S3DataSource"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
+    assert second != first
+    keys = set(s3_objects(s3, prefix=second))
+    assert keys == {second + n for n in ("train.npz", "extra-0.npz", "extra-1.npz", "extra-2.npz",
+                                         "extra-new.npz", MANIFEST_NAME)}
+    body = s3.get_object(Bucket=BUCKET, Key=second + "extra-1.npz")["Body"].read()
+    assert body == (data / "extra-1.npz").read_bytes()
+    assert etags(first) == before  # the first job's view never changes
+
+
 def test_dry_run_has_no_side_effects_and_matches_the_real_request(cli_env, s3, captured, tmp_path):
     src = make_source(tmp_path)
     data = make_channel(tmp_path, "train")

@@ -56,3 +56,17 @@ def test_launch_config_shows_where_values_come_from(cli_env):
     assert values["aws.bucket"] == {"value": "b1", "source": "user config"}
     assert values["hyperparameters.lr_schedule"] == {"value": "constant",
                                                      "source": "default (reference entrypoint)"}
+
+
+def test_user_config_carries_a_format_version_and_old_files_still_read(tmp_path):
+    from launcher.config.userconfig import FORMAT_VERSION, load_user_config, update_user_config
+
+    path = tmp_path / "config.toml"
+    path.write_text('[aws]\nbucket = "old-bucket"\n')  # written before format_version existed
+    assert load_user_config(path) == {"aws": {"bucket": "old-bucket"}}
+    update_user_config(path, "aws", {"role": "arn:aws:iam::123456789012:role/r"})
+    assert path.read_text().startswith(f"format_version = {FORMAT_VERSION}\n")
+    assert load_user_config(path) == {"aws": {"bucket": "old-bucket",
+                                              "role": "arn:aws:iam::123456789012:role/r"}}
+    spec = resolve_spec(config_path=path, environ={}).spec  # the version is no setting of a job
+    assert spec.aws.bucket == "old-bucket"

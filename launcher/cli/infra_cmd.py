@@ -54,6 +54,11 @@ def register(sub: Any) -> None:
                         help="key prefix the launcher stages under, which the lifecycle rules "
                         "follow (default: [aws].prefix from the user config, else the stack's "
                         "current value, else launcher)")
+    deploy.add_argument("--kms-key", dest="kms_key", action="store_true", default=None,
+                        help="also create a KMS key for training volumes and outputs, usable by the "
+                        "role, and make it the default of [sagemaker] volume_kms_key/output_kms_key")
+    deploy.add_argument("--no-kms-key", dest="kms_key", action="store_false",
+                        help="remove the stack's KMS key from the stack (the key itself is retained)")
     deploy.add_argument("--yes", "-y", action="store_true",
                         help="apply without asking (required when not on a terminal)")
     deploy.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_MINUTES, metavar="MIN",
@@ -168,6 +173,8 @@ def _print_outputs(out: Any, outputs: Any) -> None:
     out.print(_text("Outputs:", "bold"))
     for key, value in outputs.to_config().items():
         out.print(_text(f"  {key:<8} {value}"))
+    if outputs.kms_key:
+        out.print(_text(f"  {'kms key':<8} {outputs.kms_key}"))
 
 
 # --- deploy -------------------------------------------------------------------------------------
@@ -217,7 +224,8 @@ def _deploy(args: argparse.Namespace, env: Environment) -> int:
     approved = [False]
     try:
         result = deploy(cfn, prefix=prefix, retention_days=args.retention_days,
-                        key_prefix=key_prefix, review=review, on_event=_event_printer(env),
+                        key_prefix=key_prefix, kms_key=args.kms_key, review=review,
+                        on_event=_event_printer(env),
                         polling=polling)
     except KeyboardInterrupt:
         if approved[0]:  # at the prompt, deploy() discarded the change set: nothing runs
@@ -233,7 +241,11 @@ def _deploy(args: argparse.Namespace, env: Environment) -> int:
     if result.outputs is None:
         raise AwsError(f"stack {name} has no outputs to remember", "run `launch infra status`")
     update_user_config(env.config_path, CONFIG_SECTION, result.outputs.to_config())
-    out.print(_text(f"Saved as defaults in {env.config_path} [{CONFIG_SECTION}].", "dim"))
+    sections = f"[{CONFIG_SECTION}]"
+    if result.outputs.kms_key or args.kms_key is False:
+        update_user_config(env.config_path, "sagemaker", result.outputs.sagemaker_config())
+        sections += " and [sagemaker] (KMS keys)"
+    out.print(_text(f"Saved as defaults in {env.config_path} {sections}.", "dim"))
     return 0
 
 

@@ -107,6 +107,8 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
 
         data = plan.to_dict()
         data["samples_source"] = job.samples_source
+        data["image"] = _image(job)
+        data["warnings"] += [{"code": "instance-type", "message": w} for w in job.warnings]
         data["plot"] = None if plot_path is None else str(plot_path)
         if checks is not None:
             data["preflight"] = [c.to_dict() for c in checks]
@@ -114,7 +116,8 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
             data["request"] = request
         emit_json(env, data)
     else:
-        render(env, plan, job.samples_source or "", checks, request, plot_path)
+        render(env, plan, job.samples_source or "", checks, request, plot_path, _image(job),
+               list(job.warnings))
     return int(ExitStatus.AWS) if checks and not all(c.ok for c in checks) else 0
 
 
@@ -172,8 +175,26 @@ def manifest_samples(spec: JobSpec, s3: Any) -> tuple[int | None, str]:
 # --- human output -------------------------------------------------------------------------------
 
 
+def _image(job: ResolvedJob) -> dict[str, Any] | None:
+    """The training image a submit would use, and why; None for local plans or without a region."""
+    compute = job.spec.compute
+    if job.local or not compute.instance_type:
+        return None
+    from launcher.backends.sagemaker.images import resolve_image
+    from launcher.backends.sagemaker.request import resolve_region
+
+    try:
+        image = resolve_image(region=resolve_region(job.spec), instance_type=compute.instance_type,
+                              framework_version=compute.framework_version,
+                              py_version=compute.py_version, image_uri=compute.image_uri)
+    except SpecError as e:
+        return {"uri": None, "reason": str(e), "warnings": []}
+    return {"uri": image.uri, "reason": image.reason, "warnings": list(image.warnings)}
+
+
 def render(env: Environment, plan: Plan, samples_source: str, checks: list[Check] | None,
-           request: dict[str, Any] | None, plot_path: Path | None) -> None:
+           request: dict[str, Any] | None, plot_path: Path | None, image: dict[str, Any] | None = None,
+           job_warnings: list[str] | None = None) -> None:
     import json
 
     from rich.table import Table
@@ -229,6 +250,12 @@ def render(env: Environment, plan: Plan, samples_source: str, checks: list[Check
     con.print()
     for line in _cost_lines(plan):
         con.print(Text(line))
+    if image is not None:
+        con.print(Text(f"Image: {image['uri'] or '(none)'} ({image['reason']})"))
+        for warning in image["warnings"]:
+            con.print(Text(f"warning: {warning}", style="yellow"))
+    for warning in job_warnings or []:
+        con.print(Text(f"warning: {warning}", style="yellow"))
     for w in plan.warnings:
         con.print(Text(f"warning: {w.message}", style="yellow"))
     _print_checks(con, checks)
@@ -273,8 +300,7 @@ def _warmup_note(plan: Plan) -> str:
 
 def _schedule_note(plan: Plan) -> str:
     c, sch = plan.config, plan.schedule
-    lrs = plan.lr_per_step
-    tail = f"; first {lrs[0]:.4g}, last {lrs[-1]:.4g}"
+    tail = f"; first {plan.lr_at(0):.4g}, last {plan.lr_at(plan.steps.total_optimizer_steps - 1):.4g}"
     if c.lr_schedule == "step":
         return f"× {c.gamma:g} every {c.step_size} epochs ({c.step_size * sch.steps_per_epoch} steps){tail}"
     if c.lr_schedule in ("cosine", "linear"):

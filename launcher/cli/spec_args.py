@@ -54,6 +54,12 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
                    help="environment variable for the script (repeatable)")
     g.add_argument("--metric", action="append", type=_pair, default=[], metavar="NAME=REGEX",
                    help="metric definition (repeatable; default: the source dir's metric_definitions.json)")
+    g.add_argument("--include-file", dest="include_files", action="append", default=[], metavar="PATH",
+                   help="package this file on purpose although its name or content looks like a secret "
+                   "or .launcherignore names it (relative to the source dir; repeatable)")
+    g.add_argument("--allow-secret", dest="allow_secrets", action="append", default=[], metavar="KEY",
+                   help="send this hyperparameter or environment variable although it looks like a "
+                   "secret (repeatable; better: a secret manager the script reads)")
 
     h = parser.add_argument_group(
         "hyperparameters", "typed and validated for the reference entrypoint; for your own script "
@@ -83,6 +89,26 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--max-run", type=int, metavar="SECONDS", help="MaxRuntimeInSeconds (default 3600)")
     s.add_argument("--max-wait", type=int, metavar="SECONDS", help="spot MaxWaitTimeInSeconds (≥ max-run)")
     s.add_argument("--checkpoint-s3-uri", help="spot checkpoint location, ending in '/'")
+
+    e = parser.add_argument_group("sagemaker (cloud jobs: network, encryption, retries, warm pool)")
+    e.add_argument("--subnet", dest="subnets", action="append", metavar="SUBNET_ID",
+                   help="VPC subnet (repeatable; needs --security-group)")
+    e.add_argument("--security-group", dest="security_group_ids", action="append", metavar="SG_ID",
+                   help="VPC security group (repeatable; needs --subnet)")
+    e.add_argument("--network-isolation", action="store_true", default=None,
+                   help="no network access from the training container")
+    e.add_argument("--inter-container-encryption", action="store_true", default=None,
+                   help="encrypt traffic between the job's instances")
+    e.add_argument("--volume-kms-key", metavar="KEY", help="KMS key for the training volume")
+    e.add_argument("--output-kms-key", metavar="KEY", help="KMS key for the model and output in S3")
+    e.add_argument("--retry-attempts", type=int, metavar="N",
+                   help="retry the job up to N times on an internal SageMaker error (1-30)")
+    e.add_argument("--keep-alive", dest="keep_alive_seconds", type=int, metavar="SECONDS",
+                   help="keep the instances in a warm pool this long after the job (not with spot)")
+    e.add_argument("--tensorboard-s3-uri", metavar="S3_URI",
+                   help="sync /opt/ml/output/tensorboard to this prefix")
+    e.add_argument("--no-sdk-config", dest="sdk_config", action="store_false", default=None,
+                   help="ignore the SageMaker SDK's config files (intelligent defaults)")
 
     a = parser.add_argument_group("aws")
     a.add_argument("--region")
@@ -122,6 +148,9 @@ def flags_to_layer(args: argparse.Namespace) -> dict[str, Any]:
         put("environment", key, value)
     if args.metric:
         layer["metric_definitions"] = [{"name": n, "regex": r} for n, r in args.metric]
+    for key in ("include_files", "allow_secrets"):
+        if getattr(args, key, None):
+            layer[key] = list(getattr(args, key))
     if getattr(args, "hosts", None) is not None:  # `train --local --hosts M`: M emulated hosts
         put("compute", "instance_count", args.hosts)
     for key in ("instance_type", "instance_count", "volume_size_gb", "processes_per_host",
@@ -133,6 +162,11 @@ def flags_to_layer(args: argparse.Namespace) -> dict[str, Any]:
     put("spot", "checkpoint_s3_uri", args.checkpoint_s3_uri)
     for key in ("region", "profile", "role", "bucket", "prefix", "preflight"):
         put("aws", key, getattr(args, key))
+    for key in ("subnets", "security_group_ids", "network_isolation", "inter_container_encryption",
+                "volume_kms_key", "output_kms_key", "retry_attempts", "keep_alive_seconds",
+                "tensorboard_s3_uri"):
+        put("sagemaker", key, getattr(args, key))
+    put(None, "sdk_config", args.sdk_config)
     return layer
 
 

@@ -12,6 +12,7 @@ from launcher.context import Environment
 
 if TYPE_CHECKING:
     from launcher.backends.base import DryRun, JobDescription, Submission
+    from launcher.cli.render.progress import Progress
     from launcher.job.resolve import ResolvedJob
     from launcher.runner import Runner
 
@@ -46,7 +47,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def handle(args: argparse.Namespace, env: Environment) -> int:
-    from launcher.cli.session import cli_runner, stdout_echo
+    from launcher.cli.render.live import JobScreen
+    from launcher.cli.session import cli_runner
     from launcher.cli.spec_args import resolve_from_args
     from launcher.errors import SpecError
     from launcher.job.resolve import Target
@@ -59,12 +61,18 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
     if args.local and args.wait:
         raise SpecError("--wait is for cloud jobs", "local jobs always run in the foreground")
     spec = resolve_from_args(args, env).spec
-    runner, bars = cli_runner(env, echo=stdout_echo(env, enabled=not args.json))
+    # The script's lines: plain, or above a live progress display once a local job runs.
+    screen = JobScreen(env, show_lines=not args.json)
+    runner, bars = cli_runner(env, echo=screen.echo, notify=screen.notify)
     try:
         job = runner.resolve(spec, Target.LOCAL if args.local else Target.SAGEMAKER)
         if not args.local:
             _quiet_sdk(args)
         dryrun = runner.dryrun(job)
+        for warning in dryrun.warnings:
+            from rich.markup import escape
+
+            _notify(env, f"[yellow]warning:[/] {escape(warning)}")
         if args.dry_run:
             return _show_dry_run(env, dryrun)
         if args.simulate_interruptions or args.verify:
@@ -73,13 +81,28 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
         if job.local:
             stop_on_sigterm()
             _notify(env, f"job {job.name} (local) → {env.jobs_dir / job.name}")
+            screen.watch(job_progress(job))
         submission = runner.submit(dryrun)
     finally:
+        screen.close()
         for bar in bars:
             bar.close()
     if job.local:
         return _report(env, submission.job, as_json=args.json)
     return _cloud_submitted(args, env, runner, job, submission)
+
+
+def job_progress(job: ResolvedJob) -> Progress:
+    """A progress tracker with the job's step plan and metric definitions."""
+    from launcher.cli.render.progress import Progress
+
+    details: dict[str, Any] = {"metric_definitions": [
+        {"name": d.name, "regex": d.regex} for d in job.metric_definitions]}
+    if job.plan is not None:
+        s = job.plan.steps
+        details.update(total_steps=s.total_optimizer_steps, steps_per_epoch=s.optimizer_steps_per_epoch,
+                       epochs=s.epochs_to_run)
+    return Progress.from_details(details)
 
 
 def _notify(env: Environment, message: str) -> None:
@@ -178,12 +201,8 @@ def _drill(args: argparse.Namespace, env: Environment, runner: Runner, job: Reso
                   f"restart time: {report.restart_seconds:.1f} s", markup=False)
         for note in report.notes:
             out.print(f"note: {note}", markup=False)
-        if report.comparison is not None:
-            verdict = "MATCH" if report.comparison.match else "MISMATCH"
-            out.print(f"{verdict}: {report.comparison.detail} "
-                      f"(reference job {report.reference.name if report.reference else '-'})",
-                      markup=False)
-    if report.comparison is not None and not report.comparison.match:
+        out.print(report.verdict_line, markup=False)
+    if report.verdict in ("MISMATCH", "INCONCLUSIVE"):
         return int(ExitStatus.ERROR)
     return exit_status_for(report.job)
 
@@ -197,16 +216,9 @@ def _quiet_sdk(args: argparse.Namespace) -> None:
         logging.getLogger("sagemaker").setLevel(logging.ERROR)
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "kB", "MB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
-
-
 def _print_submitted(env: Environment, desc: JobDescription, report: dict[str, Any]) -> None:
     from launcher.cli.render.console import console
+    from launcher.planning.cost import format_bytes
 
     out = console(env)
     req = report.get("request", {})
@@ -221,9 +233,9 @@ def _print_submitted(env: Environment, desc: JobDescription, report: dict[str, A
         state = "unchanged, not uploaded" if code in report.get("already_staged", []) else "uploaded"
         out.print(f"  code         {code} ({state})")
         out.print(f"  uploaded     {report.get('uploaded_objects', 0)} objects, "
-                  f"{_size(report.get('uploaded_bytes', 0))} (+ the SDK's "
+                  f"{format_bytes(report.get('uploaded_bytes', 0))} (+ the SDK's "
                   f"{report.get('sdk_driver_objects', 0)} driver files, "
-                  f"{_size(report.get('sdk_driver_bytes', 0))})")
+                  f"{format_bytes(report.get('sdk_driver_bytes', 0))})")
         if ckpt := req.get("CheckpointConfig", {}).get("S3Uri"):
             out.print(f"  checkpoints  {ckpt}")
     out.print(f"  follow       launch logs {desc.name} --follow   ·   launch status {desc.name}"
@@ -239,6 +251,7 @@ def _submit_dict(report: dict[str, Any]) -> dict[str, Any]:
 def _cloud_submitted(args: argparse.Namespace, env: Environment, runner: Runner, job: ResolvedJob,
                      submission: Submission) -> int:
     from launcher.cli.render.console import emit_json
+    from launcher.cli.render.live import JobScreen
     from launcher.cli.render.summary import render_summary
     from launcher.errors import JobFailedError, LauncherError
     from launcher.runner import exit_status_for
@@ -251,11 +264,13 @@ def _cloud_submitted(args: argparse.Namespace, env: Environment, runner: Runner,
             emit_json(env, {**desc.to_dict(), "submit": _submit_dict(report)})
         return 0
     backend = runner.backend(job)
-    stream = env.stderr if args.json else env.stdout
+    screen = JobScreen(env, stream=env.stderr if args.json else env.stdout)
+    if not args.json:
+        screen.watch(job_progress(job))
     try:
-        for line in backend.logs(job.name, follow=True):
-            stream.write(line + "\n")
-            stream.flush()
+        with screen:
+            for line in backend.logs(job.name, follow=True):
+                screen.echo(line)
     except KeyboardInterrupt:
         env.stderr.write(f"\nstopped following; the job keeps running (launch stop {job.name})\n")
         raise

@@ -1,13 +1,16 @@
 """Catalogue of SageMaker training instance types: GPUs per type and indicative prices.
 
-The type list is the `TrainingInstanceType` enum of the SageMaker API model shipped with botocore
-1.44.5 (regenerate from `botocore.session.get_session().get_service_model("sagemaker")`).
-GPU counts follow the SDK's instance_gpu_info.json and AWS docs (container-contract.md §12).
+The type list is the `TrainingInstanceType` enum of the SageMaker API model: a snapshot of botocore
+1.44.5 answers at once, and a type the snapshot lacks is looked up in the installed botocore's model
+(a new type is accepted with a warning, never refused). GPU counts follow the SDK's
+instance_gpu_info.json and AWS docs (container-contract.md §12); tests/test_catalog.py compares
+the snapshot and the GPU table with the installed model.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 from dataclasses import dataclass
 
 from launcher.errors import SpecError
@@ -107,6 +110,8 @@ class InstanceType:
     gpu_model: str | None
     gpu_memory_gib: int | None
     price_per_hour: float | None
+    gpus_known: bool = True         # False: a GPU family newer than the table (planned as 1 GPU)
+    in_snapshot: bool = True        # False: known from the installed botocore model only
 
     @property
     def family(self) -> str:
@@ -127,17 +132,49 @@ def suggest(name: str) -> str | None:
     return close[0] if close else None
 
 
+@functools.cache
+def botocore_training_types() -> frozenset[str]:
+    """The installed botocore's TrainingInstanceType enum (the model's JSON, read once)."""
+    try:
+        from botocore.loaders import Loader
+
+        model = Loader().load_service_model("sagemaker", "service-2")
+        return frozenset(model["shapes"]["TrainingInstanceType"]["enum"])
+    except Exception:  # botocore missing or its model unreadable: the snapshot still answers
+        return frozenset()
+
+
+def is_gpu_family(family: str) -> bool:
+    return family[:1] in ("g", "p")
+
+
+def warnings_for(info: InstanceType) -> list[str]:
+    """What a careful engineer should know about an instance type the tables do not fully cover."""
+    out = []
+    if not info.in_snapshot:
+        out.append(f"{info.name} is newer than the launcher's instance table (known from the installed "
+                   "botocore); its price is unknown")
+    if not info.gpus_known:
+        out.append(f"{info.name}: the GPU count of the {info.family} family is not in the launcher's "
+                   "table; planned as 1 GPU per instance (pass --processes-per-host N if it has more)")
+    return out
+
+
 def lookup(name: str) -> InstanceType:
     """The catalogue entry; SpecError with a suggestion for an unknown type."""
-    if name not in INSTANCE_TYPES:
+    in_snapshot = name in INSTANCE_TYPES
+    if not in_snapshot and name not in botocore_training_types():
         hint = suggest(name)
         raise SpecError(
             f"unknown instance type {name!r}",
             f"did you mean {hint}?" if hint else "see `launch config --instance-types`",
         )
     family, size = name.removeprefix("ml.").rsplit(".", 1)
+    price = PRICES_USD_PER_HOUR.get(name)
     gpu = _GPU_FAMILIES.get(family)
     if gpu is None:
-        return InstanceType(name, 0, None, None, PRICES_USD_PER_HOUR.get(name))
+        if is_gpu_family(family):  # a GPU family the table lacks: one GPU, said out loud
+            return InstanceType(name, 1, None, None, price, gpus_known=False, in_snapshot=in_snapshot)
+        return InstanceType(name, 0, None, None, price, in_snapshot=in_snapshot)
     model, memory, counts = gpu
-    return InstanceType(name, counts.get(size, 1), model, memory, PRICES_USD_PER_HOUR.get(name))
+    return InstanceType(name, counts.get(size, 1), model, memory, price, in_snapshot=in_snapshot)

@@ -1,6 +1,7 @@
 """Where a job's settings come from, lowest to highest precedence:
 
-built-in defaults < user config file < job file (TOML or YAML) < environment variables < CLI flags.
+built-in defaults < the SageMaker SDK's config files < user config file < job file (TOML or YAML)
+< environment variables < CLI flags.
 
 Each layer is a partial spec (nested dict). Maps (hyperparameters, data, tags, environment) merge
 key by key, so `--epochs 3` overrides one hyperparameter of the job file and keeps the others.
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from launcher.config.sdk_defaults import sdk_layers
 from launcher.config.spec import BUNDLED_DATA_DIR, JobSpec, build_spec, is_s3_uri
 from launcher.config.userconfig import load_user_config
 from launcher.errors import ConfigError
@@ -146,6 +148,10 @@ def resolve_spec(
     layers += env_layer(environ)
     layers.append(("flag", flags or {}))
     merged, sources = merge(layers)
+    if merged.get("sdk_config", True) is not False:
+        # The SageMaker SDK's config files sit just above the built-in defaults.
+        layers = [*sdk_layers(environ), *layers]
+        merged, sources = merge(layers)
     if merged.get("source_dir") is None and not merged.get("data"):
         # The reference entrypoint reads the bundled digits unless told otherwise; with no
         # hyperparameter from any layer either, this is the demo and gets the demo's settings.

@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from launcher.config import container_names
+from launcher.config import container_names, secrets
 from launcher.config import wire as hyperparams
+from launcher.config.sagemaker_settings import SageMakerSettings
 from launcher.errors import SpecError
 
 
@@ -157,6 +158,12 @@ class JobSpec(_Closed):
     environment: dict[str, str] = Field(default_factory=dict)
     metric_definitions: list[MetricDefinition] | None = None  # None: the source dir's own
     aws: Aws = Field(default_factory=Aws)
+    sagemaker: SageMakerSettings = Field(default_factory=SageMakerSettings)
+    sdk_config: bool = True  # apply the SageMaker SDK's own config files (intelligent defaults)
+    # Files packaged on purpose despite the secret-file rules and .launcherignore (relative to the
+    # source dir), and hyperparameter or environment keys sent despite looking like secrets.
+    include_files: list[str] = Field(default_factory=list)
+    allow_secrets: list[str] = Field(default_factory=list)
 
     @field_validator("job_name")
     @classmethod
@@ -271,6 +278,11 @@ class JobSpec(_Closed):
                 f"entrypoint {self.entrypoint!r} must be a .py or .sh file relative to the source dir"
             )
         hyperparams.encode(self.all_hyperparameters())  # limits and the single-quote hazard
+        secrets.check_spec_secrets(self.all_hyperparameters(), self.environment, self.allow_secrets,
+                                   self.include_files)
+        if self.sagemaker.keep_alive_seconds and self.spot.enabled is not False:
+            raise ValueError("a warm pool (keep_alive_seconds) cannot be used with managed spot "
+                             "training: add --no-spot, or drop the keep-alive")
         return self
 
     # -- derived values -------------------------------------------------------------------------

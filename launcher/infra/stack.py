@@ -98,11 +98,16 @@ class StackOutputs:
     bucket: str
     role_arn: str
     region: str
+    kms_key: str | None = None  # the stack's KMS key, when deployed with one
 
     def to_config(self) -> dict[str, str]:
         """The `[aws]` values the rest of the launcher reads as defaults."""
         return {"bucket": self.bucket, "role": self.role_arn, "region": self.region,
                 "stack": self.stack}
+
+    def sagemaker_config(self) -> dict[str, str | None]:
+        """The `[sagemaker]` KMS keys: the stack's key for volumes and outputs (None clears them)."""
+        return {"volume_kms_key": self.kms_key, "output_kms_key": self.kms_key}
 
 
 def read_outputs(stack: Mapping[str, Any], cfn: Any = None) -> StackOutputs:
@@ -118,7 +123,7 @@ def read_outputs(stack: Mapping[str, Any], cfn: Any = None) -> StackOutputs:
         raise AwsError(f"stack {name} has no output(s) {', '.join(missing)}",
                        "is it a launcher stack? `launch infra deploy` brings it up to date")
     return StackOutputs(stack=name, bucket=outputs["BucketName"], role_arn=outputs["RoleArn"],
-                        region=outputs["Region"])
+                        region=outputs["Region"], kms_key=outputs.get("KmsKeyArn") or None)
 
 
 def outputs_from_resources(cfn: Any, stack_id: str) -> dict[str, str]:
@@ -136,6 +141,8 @@ def outputs_from_resources(cfn: Any, stack_id: str) -> dict[str, str]:
         found["BucketName"] = str(physical["Bucket"])
     if physical.get("ExecutionRole"):
         found["RoleArn"] = f"arn:{partition}:iam::{account}:role/{physical['ExecutionRole']}"
+    if physical.get("TrainingKey"):
+        found["KmsKeyArn"] = f"arn:{partition}:kms:{region}:{account}:key/{physical['TrainingKey']}"
     log.info("stack %s has no outputs; read them from its resources", stack_id)
     return found
 
@@ -218,7 +225,8 @@ class DeployResult:
 
 
 def deploy(cfn: Any, *, prefix: str = DEFAULT_PREFIX, retention_days: int | None = None,
-           key_prefix: str | None = None, template_body: str | None = None,
+           key_prefix: str | None = None, kms_key: bool | None = None,
+           template_body: str | None = None,
            review: Review | None = None, on_event: OnEvent | None = None,
            polling: Polling | None = None) -> DeployResult:
     """Create or update the stack through a change set; 'no changes' is success.
@@ -242,7 +250,9 @@ def deploy(cfn: Any, *, prefix: str = DEFAULT_PREFIX, retention_days: int | None
     retention = retention_days or int(current.get("RetentionDays") or DEFAULT_RETENTION_DAYS)
     if key_prefix is None:
         key_prefix = current.get("KeyPrefix", DEFAULT_KEY_PREFIX)
-    parameters = {"NamePrefix": prefix, "KeyPrefix": key_prefix, "RetentionDays": str(retention)}
+    create_key = current.get("CreateKmsKey", "false") if kms_key is None else str(kms_key).lower()
+    parameters = {"NamePrefix": prefix, "KeyPrefix": key_prefix, "RetentionDays": str(retention),
+                  "CreateKmsKey": create_key}
     change_set = "launcher-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
     with aws_errors(f"cloudformation:CreateChangeSet {name}"):
         created = cfn.create_change_set(

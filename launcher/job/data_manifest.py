@@ -26,6 +26,7 @@ class ChannelInfo:
     shapes: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # file → array → shape
     bytes: int = 0
     sha256: str = ""                         # of the sorted (relative name, content) pairs
+    file_sha256: dict[str, str] = field(default_factory=dict)  # file → sha256 of its content
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
@@ -72,10 +73,13 @@ def inspect_local_channel(path: Path) -> ChannelInfo:
             continue
         info.files.append(rel)
         digest.update(rel.encode() + b"\0")
+        own = hashlib.sha256()
         with f.open("rb") as fh:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
+                own.update(chunk)
                 info.bytes += len(chunk)
+        info.file_sha256[rel] = own.hexdigest()
         if f.suffix == ".npz":
             shapes = npz_shapes(f)
             info.shapes[rel] = shapes

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from launcher.config.catalog import lookup
+from launcher.config.catalog import lookup, warnings_for
 from launcher.config.spec import JobSpec, MetricDefinition, check_local_paths, is_s3_uri
 from launcher.errors import SpecError
 from launcher.job.metrics import effective_definitions
@@ -66,8 +66,9 @@ class ResolvedJob:
     requirements: str | None             # relative to the source dir
     metric_definitions: tuple[MetricDefinition, ...]
     hyperparameters: dict[str, str]      # encoded: exactly what the script receives
-    plan: Plan | None            # the step plan, validated; None when it cannot be known
+    plan: Plan | None                    # the step plan, validated; None when it cannot be known
     plan_note: str | None                # why there is no step plan
+    warnings: tuple[str, ...] = ()       # what the user should know before launch (not refusals)
 
     @property
     def local(self) -> bool:
@@ -96,9 +97,11 @@ def job_name(spec: JobSpec) -> str:
 
 
 def checkpointing_enabled(spec: JobSpec) -> bool:
-    """A CheckpointConfig goes with spot and with any explicit checkpoint URI; a local job has what
-    its cloud twin would have, so a rehearsal checkpoints (and resumes) as the cloud job will."""
-    return spec.spot_enabled(cloud=True) or spec.spot.checkpoint_s3_uri is not None
+    """A CheckpointConfig goes with spot, with any explicit checkpoint URI, and with the reference
+    entrypoint (it checkpoints on-demand jobs too, so a retried or stopped job resumes). A local job
+    has what its cloud twin would have, so a rehearsal checkpoints (and resumes) as the cloud job."""
+    return (spec.spot_enabled(cloud=True) or spec.spot.checkpoint_s3_uri is not None
+            or spec.uses_reference_entrypoint)
 
 
 def _channels(spec: JobSpec, cwd: Path) -> tuple[ResolvedChannel, ...]:
@@ -161,6 +164,7 @@ def resolve_job(
         gpus = local_gpus // compute.instance_count  # emulated hosts split this machine's GPUs
     else:  # without an instance type only a plan can be made; the dry run refuses to submit
         gpus = lookup(compute.instance_type).gpus if compute.instance_type else 0
+    warnings = warnings_for(lookup(compute.instance_type)) if compute.instance_type else []
     per_host = processes_per_host(spec, gpus)
     if compute.instance_count * per_host > 1 and not spec.entrypoint.endswith(".py"):
         raise SpecError(f"{spec.entrypoint}: torchrun (several hosts or processes) runs a Python "
@@ -191,4 +195,5 @@ def resolve_job(
         hyperparameters=spec.encoded_hyperparameters(),
         plan=plan,
         plan_note=note,
+        warnings=tuple(warnings),
     )

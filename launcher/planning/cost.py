@@ -114,6 +114,15 @@ def expected_seconds(samples_to_process: float, throughput: float, instance_coun
     return samples_to_process / (throughput * instance_count)
 
 
+def format_bytes(n: float) -> str:
+    """1,234,567 → '1.2 MB' (decimal units, as S3 and transfer tools report sizes)."""
+    for unit in ("B", "kB", "MB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
 def format_duration(seconds: float) -> str:
     """``5400`` → ``1 h 30 min``; ``95`` → ``1 min 35 s``; ``7.2`` → ``7.2 s``."""
     if seconds < 60:

@@ -38,7 +38,7 @@ from launcher.backends.local.checkpoint_sync import CheckpointMirror
 from launcher.backends.local.commands import LocalJobs
 from launcher.backends.local.options import Interrupter, LocalOptions, free_port
 from launcher.backends.local.process import HostCommand, ProcessGroup
-from launcher.backends.local.store import JobDir, JobStore
+from launcher.backends.local.store import JobDir, JobStore, record_details
 from launcher.backends.s3_transfer import download_prefix
 from launcher.config.spec import JobSpec, is_s3_uri
 from launcher.errors import SpecError
@@ -181,7 +181,9 @@ class LocalBackend:
         spec, job_name = resolved.spec, resolved.name
         hosts = list(configs)
         job = self.store.create(job_name)
-        job.spec_path.write_text(spec.model_dump_json(indent=2))
+        fd = os.open(job.spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private record
+        with os.fdopen(fd, "w") as f:
+            f.write(spec.model_dump_json(indent=2))
         job.runner_pid_path.write_text(str(os.getpid()))  # `launch stop` checks this runner is alive
         desc = JobDescription(
             name=job_name, backend=self.name, status=JobStatus.IN_PROGRESS, created=now_iso(),
@@ -191,7 +193,8 @@ class LocalBackend:
         desc.details.update({"job_dir": str(job.path), "processes_per_host": resolved.processes_per_host,
                              "source_dir": str(resolved.source_dir),
                              "checkpointing": resolved.checkpointing,
-                             "hyperparameters": dict(resolved.hyperparameters)})
+                             "hyperparameters": dict(resolved.hyperparameters),
+                             **record_details(resolved, job, self.options.python)})
         self._transition(job, desc, "Starting")
         first = job.host_layout(hosts[0])
         desc.deviations = ct.deviations(configs[hosts[0]], first)
@@ -213,7 +216,9 @@ class LocalBackend:
     def _stage(self, resolved: ResolvedJob, job: JobDir, configs: dict[str, ct.ContainerConfig],
                desc: JobDescription) -> None:
         self._transition(job, desc, "Downloading", "staging code and data")
-        package = package_source(resolved.source_dir, job.path / "staging")
+        package = package_source(resolved.source_dir, job.path / "staging", resolved.spec.include_files)
+        if line := package.exclusions_line():
+            self.notify(line)
         desc.details["code_sha256"] = package.sha256
         for host in configs:
             layout = job.host_layout(host)
@@ -253,6 +258,11 @@ class LocalBackend:
             layout = job.host_layout(host)
             cfg = configs[host]
             env = ct.container_environment(layout, cfg, self.environ)
+            # The job's interpreter first on PATH: `.sh` entrypoints and what the script spawns run
+            # `python` of the launcher's environment, activated or not.
+            bin_dir = str(Path(self.options.python).parent)
+            env["PATH"] = os.pathsep.join([bin_dir, *(p for p in env.get("PATH", "").split(os.pathsep)
+                                                      if p and p != bin_dir)])
             argv = ct.entry_command(self.options.python, cfg)
             if cfg.distributed:
                 env.update({"NCCL_SOCKET_IFNAME": "lo", "NCCL_PROTO": "simple"})
@@ -313,6 +323,8 @@ class LocalBackend:
         if failed:
             reason = self._failure_reason(job, hosts, configs, failed[0])
             desc.exit_code = failed[0]
+            if traceback := self._last_traceback(job, hosts):
+                desc.details["last_traceback"] = traceback
             return self._finish(job, desc, JobStatus.FAILED, "Failed", reason, spec=spec,
                                 hosts=hosts, started=started)
         desc.exit_code = 0
@@ -386,6 +398,18 @@ class LocalBackend:
         # The host that failed first, not one we killed because of it, names the exit code.
         order = sorted(range(len(codes)), key=lambda i: group.hosts[i].killed)
         return [codes[i] for i in order], ended_by
+
+    def _last_traceback(self, job: JobDir, hosts: list[str]) -> str | None:
+        """The script's own last traceback in the hosts' logs, for the summary (as the cloud's)."""
+        from launcher.backends.sagemaker.logs import last_traceback
+
+        for host in hosts:
+            path = job.log_path(host)
+            if path.exists():
+                lines = path.read_text(errors="replace").splitlines()[-400:]
+                if found := last_traceback(lines):
+                    return found
+        return None
 
     def _failure_reason(self, job: JobDir, hosts: list[str], configs: dict[str, ct.ContainerConfig],
                         code: int) -> str:

@@ -2,7 +2,7 @@
 
 Each host's process starts in a new session so the whole tree (torchrun and its workers included)
 can be killed at once, as a spot reclaim or a stop would. Output is merged stdout+stderr split on
-newlines and stripped, as the ModelTrainer drivers log it.
+newlines and kept as written (indentation included: CloudWatch strips it, a local log need not).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class ProcessGroup:
         with cmd.log_path.open("a", encoding="utf-8") as logf:
             failed = False
             for raw in proc.stdout:
-                line = raw.decode("utf-8", errors="replace").strip()
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
                 logf.write(line + "\n")
                 logf.flush()
                 try:

@@ -17,7 +17,6 @@ AWS sources); the SDK is imported only by `submit`.
 from __future__ import annotations
 
 import logging
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from typing import Any
 
 from launcher.aws import client, error_code, make_session, require_credentials, translate_error
 from launcher.backends.base import Capabilities, DryRun, JobDescription, JobStatus, Submission
+from launcher.backends.s3_transfer import key_to_path
 from launcher.backends.sagemaker import describe as describe_mod
 from launcher.backends.sagemaker import logs as logs_mod
 from launcher.backends.sagemaker import staging
@@ -39,22 +39,15 @@ from launcher.backends.sagemaker.request import (
 )
 from launcher.backends.sagemaker.submit_checks import enforce, run_submit_checks
 from launcher.config.spec import Aws, parse_s3_uri
-from launcher.errors import AwsError, LauncherError, SpecError
+from launcher.errors import AwsError, JobNotFoundError, LauncherError, SpecError
 from launcher.job.resolve import ResolvedJob
+from launcher.planning.cost import format_bytes
 
 log = logging.getLogger(__name__)
 
 # botocore counts `max_attempts` as retries: 2 → 3 calls in all, a few seconds at most (the SDK: ~21 s).
 SAGEMAKER_RETRIES = 2
 LOG_FOLLOW_MARGIN_SECONDS = 3600
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "kB", "MB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
 
 
 @dataclass
@@ -72,6 +65,8 @@ class SubmitReport:
             "request": self.request,
             "uploaded_objects": self.uploads.objects,
             "uploaded_bytes": self.uploads.bytes,
+            "copied_in_s3_objects": self.uploads.copied_objects,
+            "copied_in_s3_bytes": self.uploads.copied_bytes,
             "already_staged": self.uploads.skipped,
             "sdk_driver_objects": self.sdk_objects,
             "sdk_driver_bytes": self.sdk_bytes,
@@ -140,15 +135,19 @@ class SageMakerBackend:
         submit's timestamp). Raises SpecError for anything SageMaker would reject.
         """
         plan, request = dry_run_plan(job, region=self.region)
-        actions = [f"upload the code ({len(plan.package.files)} files, {_size(plan.package.size)}) to "
+        actions = [f"upload the code ({len(plan.package.files)} files, {format_bytes(plan.package.size)}) to "
                    f"{plan.code_uri} unless it is there already"]
-        actions += [f"upload channel {c.name!r} ({len(c.info.files)} files, {_size(c.info.bytes)}) to "
+        actions += [f"upload channel {c.name!r} ({len(c.info.files)} files, {format_bytes(c.info.bytes)}) to "
                     f"{c.uri} unless it is there already"
                     for c in plan.channels if c.local is not None and c.info is not None]
         actions.append("let the SageMaker SDK upload its driver files under "
                        f"s3://{plan.bucket}/{plan.staging_prefix}/ (every submit)")
+        actions.insert(0, f"run image {plan.image.uri} ({plan.image.reason})")
+        if line := plan.package.exclusions_line():
+            actions.insert(1, line)
         actions.append(f"create training job {job.name} in {plan.region}")
-        return DryRun(job=job, backend=self.name, request=request, actions=actions, payload=plan)
+        return DryRun(job=job, backend=self.name, request=request, actions=actions, payload=plan,
+                      warnings=[*job.warnings, *plan.image.warnings])
 
     def schedule(self, dryrun: DryRun) -> Submission:
         """Stage code and data (once per content), then CreateTrainingJob; returns at once."""
@@ -291,13 +290,16 @@ class SageMakerBackend:
         raw = self._describe_raw(job_name)
         desc = describe_mod.from_describe(raw, self.region)
         wanted = {"model": desc.artifacts.get("model"), "output": describe_mod.output_archive(raw)}
+        present = {kind: uri for kind, uri in wanted.items() if uri and staging.object_exists(self.s3, uri)}
+        if not present:  # before any folder is made: nothing to show for an empty one
+            raise JobNotFoundError(f"job {job_name} ({desc.status}) has no artifacts in S3 yet",
+                                   "artifacts appear when a job completes; see `launch status`")
+        created = not to.exists()
         to.mkdir(parents=True, exist_ok=True)
         paths: list[Path] = []
-        for kind, uri in wanted.items():
-            if not uri:
-                continue
+        for kind, uri in present.items():
             bucket, key = parse_s3_uri(uri)
-            dest = to / Path(key).name
+            dest = key_to_path(to, Path(key).name, where=uri)
             try:
                 self.s3.download_file(bucket, key, str(dest))
             except Exception as e:
@@ -306,12 +308,15 @@ class SageMakerBackend:
                 raise translate_error(e, f"cannot download {uri}") from e
             paths.append(dest)
             if extract:
-                with tarfile.open(dest, "r:*") as tar:
-                    tar.extractall(to / kind, filter="data")
+                from launcher.job.archives import extract_archive
+
+                extract_archive(dest, to / kind)  # all or nothing, never outside to/kind
                 paths.append(to / kind)
         if not paths:
-            raise LauncherError(f"job {job_name} ({desc.status}) has no artifacts in S3 yet",
-                                "artifacts appear when a job completes; see `launch status`")
+            if created:
+                to.rmdir()
+            raise JobNotFoundError(f"job {job_name} ({desc.status}) has no artifacts in S3 yet",
+                                   "artifacts appear when a job completes; see `launch status`")
         return paths
 
 

@@ -39,6 +39,32 @@ def output_archive(resp: dict[str, Any]) -> str | None:
     return f"{path.rstrip('/')}/{resp['TrainingJobName']}/output/output.tar.gz"
 
 
+def job_cost(instance_type: str | None, instance_count: int, billable_seconds: int | None,
+             training_seconds: int | None, spot: bool) -> dict[str, Any] | None:
+    """What a job cost: billable seconds × the catalogue's on-demand price × instances, and what
+    spot saved against the training time at that price. None until SageMaker reports the seconds."""
+    from launcher.config.catalog import PRICE_DATE, PRICE_SOURCE, lookup
+    from launcher.errors import SpecError
+
+    if not instance_type or billable_seconds is None:
+        return None
+    try:
+        price = lookup(instance_type).price_per_hour
+    except SpecError:
+        price = None
+    if price is None:
+        return None
+    usd = round(billable_seconds / 3600 * price * instance_count, 4)
+    cost: dict[str, Any] = {"usd": usd,
+            "billable_seconds": billable_seconds, "price_per_hour": price,
+            "instance_count": instance_count, "price_source": f"{PRICE_SOURCE}, {PRICE_DATE}"}
+    if spot and training_seconds:
+        on_demand = training_seconds / 3600 * price * instance_count
+        cost["on_demand_usd"] = round(on_demand, 4)
+        cost["spot_saved_usd"] = round(on_demand - usd, 4)
+    return cost
+
+
 def from_describe(resp: dict[str, Any], region: str | None = None) -> JobDescription:
     name = resp["TrainingJobName"]
     resources = resp.get("ResourceConfig") or {}
@@ -66,6 +92,9 @@ def from_describe(resp: dict[str, Any], region: str | None = None) -> JobDescrip
     }
     if region:
         details["console"] = console_url(region, name)
+    details["cost"] = job_cost(resources.get("InstanceType"), int(resources.get("InstanceCount") or 1),
+                               resp.get("BillableTimeInSeconds"), resp.get("TrainingTimeInSeconds"),
+                               bool(resp.get("EnableManagedSpotTraining")))
     details = {k: v for k, v in details.items() if v not in (None, {}, "")}
     return JobDescription(
         name=name,

@@ -13,7 +13,8 @@ explicit CUDA 13 choice is refused (container-contract.md §10).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 
 from launcher.config.catalog import lookup
 from launcher.errors import SpecError
@@ -34,6 +35,13 @@ VERSIONS: dict[str, tuple[tuple[str, ...], int]] = {
 ALIASES = {v.rsplit(".", 1)[0]: v for v in VERSIONS}
 DEFAULT_VERSION = "2.10.0"
 DEFAULT_CUDA12_VERSION = "2.8.0"
+# End of patch support, DLC framework support policy (read 2026-12-03; docs/container-contract.md
+# §10). Versions older than the first entry ended before it.
+SUPPORT_ENDS: dict[str, date] = {
+    "2.8.0": date(2026, 8, 6),
+    "2.9.0": date(2026, 10, 15),
+    "2.10.0": date(2027, 1, 21),
+}
 
 # DLC account per region (pytorch.json, 2.8.0). Versions before 2.8.0 lack me-west-1.
 REGISTRIES: dict[str, str] = {
@@ -64,6 +72,25 @@ class ResolvedImage:
     py_version: str | None
     processor: str
     cuda_major: int | None
+    reason: str = ""                                     # why this image
+    warnings: tuple[str, ...] = field(default=())
+
+
+def support_warning(version: str, instance_type: str, today: date | None = None) -> str | None:
+    """A warning when the DLC version is past its end of patch support, with the fix."""
+    today = today or date.today()
+    ends = SUPPORT_ENDS.get(version)
+    if ends is None and _version_key(version) < _version_key(min(SUPPORT_ENDS, key=_version_key)):
+        ends = min(SUPPORT_ENDS.values())  # older than every dated version
+    if ends is None or ends >= today:
+        return None
+    info = lookup(instance_type)
+    if info.needs_cuda12:
+        fix = (f"no supported PyTorch training image drives the {info.gpu_model} GPUs of {instance_type}; "
+               "use a newer family such as ml.g5 / ml.g6, or your own --image-uri")
+    else:
+        fix = f"use --framework-version {DEFAULT_VERSION} (the default)"
+    return f"PyTorch DLC {version} is past its end of patch support ({ends.isoformat()}): {fix}"
 
 
 def _full_version(version: str) -> str:
@@ -106,7 +133,7 @@ def _cuda13_refusal(instance_type: str, what: str, gpu_model: str | None) -> Spe
 
 def resolve_image(
     *, region: str, instance_type: str, framework_version: str | None = None,
-    py_version: str | None = None, image_uri: str | None = None,
+    py_version: str | None = None, image_uri: str | None = None, today: date | None = None,
 ) -> ResolvedImage:
     """The training image URI for this job; SpecError when the choice cannot work."""
     info = lookup(instance_type)
@@ -120,7 +147,7 @@ def resolve_image(
                 cuda = 13
             if cuda == 13:
                 raise _cuda13_refusal(instance_type, f"image {image_uri}", info.gpu_model)
-        return ResolvedImage(image_uri, None, None, "custom", None)
+        return ResolvedImage(image_uri, None, None, "custom", None, reason="--image-uri")
 
     processor = processor_for(instance_type)
     if info.gpu_model == "K80":  # Kepler: no PyTorch 2.x build runs on it, CUDA 12 or not
@@ -148,4 +175,13 @@ def resolve_image(
             "pass --image-uri, or use another region",
         )
     uri = f"{registry}.dkr.{_hostname(region)}/{REPOSITORY}:{tag_version}-{processor}-{py}"
-    return ResolvedImage(uri, version, py, processor, cuda_major if processor == "gpu" else None)
+    if framework_version is not None:
+        reason = f"--framework-version {framework_version}"
+    elif info.needs_cuda12:
+        reason = (f"the newest CUDA 12 image: CUDA 13 (PyTorch DLC 2.9+) no longer drives the "
+                  f"{info.gpu_model} GPUs of {instance_type}")
+    else:
+        reason = f"the newest PyTorch training image ({processor.upper()})"
+    warning = support_warning(version, instance_type, today)
+    return ResolvedImage(uri, version, py, processor, cuda_major if processor == "gpu" else None,
+                         reason=reason, warnings=(warning,) if warning else ())

@@ -21,6 +21,7 @@ from launcher import __version__
 from launcher.backends.sagemaker import staging
 from launcher.backends.sagemaker.images import ResolvedImage, resolve_image
 from launcher.backends.sagemaker.validation import ROLE_ARN_RE, validate_request
+from launcher.config.sagemaker_settings import TENSORBOARD_LOCAL_PATH, SageMakerSettings
 from launcher.config.spec import JobSpec, is_s3_uri
 from launcher.errors import SpecError
 from launcher.job.data_manifest import ChannelInfo, inspect_local_channel
@@ -77,6 +78,7 @@ class JobPlan:
     output_path: str
     torchrun: bool
     processes_per_host: int | None
+    sagemaker: SageMakerSettings
 
     @property
     def staging_prefix(self) -> str:
@@ -136,7 +138,7 @@ def build_plan(job: ResolvedJob, *, workdir: Path, region: str | None = None) ->
                           framework_version=compute.framework_version, py_version=compute.py_version,
                           image_uri=compute.image_uri)
     bucket, prefix = spec.aws.bucket, spec.aws.prefix.strip("/")
-    package = package_source(job.source_dir, workdir)
+    package = package_source(job.source_dir, workdir, job.spec.include_files)
     tags = [*spec.tags.items(), (TAG_VERSION, __version__), (TAG_CODE, package.short_hash)]
     if job.torchrun:
         nproc = compute.processes_per_host
@@ -174,6 +176,7 @@ def build_plan(job: ResolvedJob, *, workdir: Path, region: str | None = None) ->
         output_path=output,
         torchrun=job.torchrun,
         processes_per_host=compute.processes_per_host,
+        sagemaker=spec.sagemaker,
     )
 
 
@@ -207,21 +210,41 @@ def to_request(plan: JobPlan, *, drivers_uri: str | None = None) -> dict[str, An
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": plan.max_run}
     if plan.max_wait is not None:
         stopping["MaxWaitTimeInSeconds"] = plan.max_wait
+    sm = plan.sagemaker
+    resources: dict[str, Any] = {
+        "InstanceType": plan.instance_type,
+        "InstanceCount": plan.instance_count,
+        "VolumeSizeInGB": plan.volume_size_gb,
+    }
+    if sm.volume_kms_key:
+        resources["VolumeKmsKeyId"] = sm.volume_kms_key
+    if sm.keep_alive_seconds is not None:
+        resources["KeepAlivePeriodInSeconds"] = sm.keep_alive_seconds
+    output: dict[str, Any] = {"S3OutputPath": plan.output_path, "CompressionType": "GZIP"}
+    if sm.output_kms_key:
+        output["KmsKeyId"] = sm.output_kms_key
     request: dict[str, Any] = {
         "TrainingJobName": plan.job_name,
         "AlgorithmSpecification": algorithm,
         "HyperParameters": dict(plan.hyperparameters),
         "InputDataConfig": channels,
-        "ResourceConfig": {
-            "InstanceType": plan.instance_type,
-            "InstanceCount": plan.instance_count,
-            "VolumeSizeInGB": plan.volume_size_gb,
-        },
+        "ResourceConfig": resources,
         "RoleArn": plan.role,
         "Tags": [{"Key": k, "Value": v} for k, v in plan.tags],
         "StoppingCondition": stopping,
-        "OutputDataConfig": {"S3OutputPath": plan.output_path, "CompressionType": "GZIP"},
+        "OutputDataConfig": output,
     }
+    if sm.vpc:
+        request["VpcConfig"] = {"SecurityGroupIds": list(sm.security_group_ids), "Subnets": list(sm.subnets)}
+    if sm.network_isolation:
+        request["EnableNetworkIsolation"] = True
+    if sm.inter_container_encryption:
+        request["EnableInterContainerTrafficEncryption"] = True
+    if sm.tensorboard_s3_uri:
+        request["TensorBoardOutputConfig"] = {"LocalPath": TENSORBOARD_LOCAL_PATH,
+                                              "S3OutputPath": sm.tensorboard_s3_uri}
+    if sm.retry_attempts:
+        request["RetryStrategy"] = {"MaximumRetryAttempts": sm.retry_attempts}
     if plan.checkpoint_uri:
         request["CheckpointConfig"] = {"S3Uri": plan.checkpoint_uri, "LocalPath": CHECKPOINT_LOCAL_PATH}
     if plan.environment:

@@ -10,13 +10,18 @@ Layout under `s3://<bucket>/<prefix>/`:
     staging/<job>/<sdk-name>/input/sm_drivers/   the SDK's driver files (re-uploaded every submit)
 
 The URI functions are pure; the upload functions take an injected S3 client and HEAD before they
-PUT, so an unchanged project or dataset is never uploaded twice.
+PUT, so an unchanged project or dataset is never uploaded twice. Each version of a channel is a new,
+immutable prefix (what a submitted job reads never changes under it); a file whose content an earlier
+version already holds is copied inside S3 instead of uploaded, so adding one file to a channel uploads
+one file. Uploads use boto3's managed transfers: several files at once, large files in parallel parts.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +35,10 @@ log = logging.getLogger(__name__)
 
 CODE_OBJECT = "sourcedir.tar.gz"
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
+MULTIPART_CHUNK = 16 * 1024 * 1024
+FILES_AT_ONCE = 8          # files of one channel transferred in parallel
+PARTS_AT_ONCE = 8          # parts of one large file transferred in parallel
+MAX_EARLIER_VERSIONS = 50  # manifests read to find content already in the bucket
 
 # progress(description, bytes_done, bytes_total): called as an upload advances.
 Progress = Callable[[str, int, int], None]
@@ -69,10 +78,19 @@ class UploadReport:
     objects: int = 0
     bytes: int = 0
     skipped: list[str] = field(default_factory=list)  # URIs already present
+    copied_objects: int = 0   # copied inside S3 from an earlier version of a channel
+    copied_bytes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, size: int) -> None:
-        self.objects += 1
-        self.bytes += size
+        with self._lock:
+            self.objects += 1
+            self.bytes += size
+
+    def add_copy(self, size: int) -> None:
+        with self._lock:
+            self.copied_objects += 1
+            self.copied_bytes += size
 
 
 def object_exists(s3: Any, uri: str) -> bool:
@@ -89,16 +107,19 @@ def object_exists(s3: Any, uri: str) -> bool:
 def _put_file(s3: Any, path: Path, bucket: str, key: str, label: str, progress: Progress | None) -> int:
     size = path.stat().st_size
     done = 0
+    lock = threading.Lock()
 
-    def callback(n: int) -> None:
+    def callback(n: int) -> None:  # called from the transfer's threads
         nonlocal done
-        done += n
-        if progress:
-            progress(label, done, size)
+        with lock:
+            done += n
+            if progress:
+                progress(label, done, size)
 
     from boto3.s3.transfer import TransferConfig
 
-    config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, use_threads=False)
+    config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
+                            max_concurrency=PARTS_AT_ONCE, use_threads=True)
     try:
         s3.upload_file(str(path), bucket, key, Callback=callback, Config=config)
     except Exception as e:
@@ -133,8 +154,23 @@ def upload_channel(s3: Any, name: str, local: Path, info: ChannelInfo, uri: str,
         return False
     bucket, key_prefix = parse_s3_uri(uri)
     root = local.parent if local.is_file() else local
-    for rel in info.files:
-        report.add(_put_file(s3, root / rel, bucket, key_prefix + rel, f"{name}/{rel}", progress))
+    known = content_index(s3, bucket, key_prefix) if info.file_sha256 else {}
+    lock = threading.Lock()
+
+    def transfer(rel: str) -> None:
+        source = known.get(info.file_sha256.get(rel, ""))
+        if source is not None:
+            size = (root / rel).stat().st_size
+            _copy_object(s3, bucket, source, key_prefix + rel)
+            report.add_copy(size)
+            return
+        size = _put_file(s3, root / rel, bucket, key_prefix + rel, f"{name}/{rel}", progress)
+        with lock:
+            report.add(size)
+
+    with ThreadPoolExecutor(max_workers=FILES_AT_ONCE) as pool:
+        for future in [pool.submit(transfer, rel) for rel in info.files]:
+            future.result()  # the first failure propagates; the manifest is not written then
     body = info.to_json().encode()
     try:
         s3.put_object(Bucket=bucket, Key=key_prefix + MANIFEST_NAME, Body=body,
@@ -143,6 +179,38 @@ def upload_channel(s3: Any, name: str, local: Path, info: ChannelInfo, uri: str,
         raise translate_error(e, f"cannot write {manifest}") from e
     report.add(len(body))
     return True
+
+
+def content_index(s3: Any, bucket: str, version_prefix: str) -> dict[str, str]:
+    """sha256 of a file's content → the key of a copy already in the bucket, from the manifests of
+    earlier versions of local channels (`data/<hash>/_launcher_manifest.json`, complete uploads)."""
+    data_prefix = version_prefix.rstrip("/").rsplit("/", 1)[0] + "/"
+    try:
+        page = s3.list_objects_v2(Bucket=bucket, Prefix=data_prefix, Delimiter="/")
+    except Exception as e:
+        log.debug("cannot list %s: %s", data_prefix, e)
+        return {}
+    versions = [p["Prefix"] for p in page.get("CommonPrefixes", [])][:MAX_EARLIER_VERSIONS]
+    index: dict[str, str] = {}
+    for version in versions:
+        info = read_manifest(s3, f"s3://{bucket}/{version}")
+        if info is None:
+            continue
+        for rel, digest in info.file_sha256.items():
+            index.setdefault(digest, version + rel)
+    return index
+
+
+def _copy_object(s3: Any, bucket: str, source_key: str, key: str) -> None:
+    """A server-side copy (managed: multipart above 5 GB); no byte passes through this machine."""
+    from boto3.s3.transfer import TransferConfig
+
+    config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
+                            max_concurrency=PARTS_AT_ONCE, use_threads=True)
+    try:
+        s3.copy({"Bucket": bucket, "Key": source_key}, bucket, key, Config=config)
+    except Exception as e:
+        raise translate_error(e, f"cannot copy s3://{bucket}/{source_key} to {key}") from e
 
 
 def read_manifest(s3_client: Any, channel_uri: str) -> ChannelInfo | None:
@@ -160,6 +228,35 @@ def read_manifest(s3_client: Any, channel_uri: str) -> ChannelInfo | None:
     except (ValueError, TypeError):
         log.warning("ignoring a malformed manifest at s3://%s/%s", bucket, key)
         return None
+
+
+def stale_staging(s3: Any, bucket: str, prefix: str, older_than: float, now: float) -> list[tuple[str, int]]:
+    """(key, size) of the SDK driver files under `<prefix>/staging/` last written more than
+    `older_than` seconds before `now` (a job reads them only while it starts)."""
+    root = staging_key_prefix(prefix, "").rstrip("/") + "/"
+    found: list[tuple[str, int]] = []
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=root):
+            for obj in page.get("Contents", []):
+                if now - obj["LastModified"].timestamp() > older_than:
+                    found.append((obj["Key"], int(obj["Size"])))
+    except Exception as e:
+        raise translate_error(e, f"cannot list s3://{bucket}/{root}") from e
+    return found
+
+
+def delete_keys(s3: Any, bucket: str, keys: list[str]) -> None:
+    """Delete keys in batches of 1,000 (DeleteObjects); AwsError naming the first failure."""
+    for start in range(0, len(keys), 1000):
+        batch = [{"Key": k} for k in keys[start:start + 1000]]
+        try:
+            errors = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True}).get("Errors")
+        except Exception as e:
+            raise translate_error(e, f"cannot delete from s3://{bucket}") from e
+        if errors:
+            first = errors[0]
+            raise AwsError(f"cannot delete s3://{bucket}/{first.get('Key')}: {first.get('Message')}",
+                           "check the s3:DeleteObject permission")
 
 
 def check_bucket(s3: Any, bucket: str) -> None:

@@ -22,6 +22,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from launcher.backends.sagemaker.request import CHECKPOINT_LOCAL_PATH, JobPlan
+from launcher.config.sagemaker_settings import TENSORBOARD_LOCAL_PATH
 from launcher.errors import AwsError, MissingDependencyError, SpecError
 
 if TYPE_CHECKING:
@@ -83,14 +84,18 @@ def build_trainer(sdk_session: Any, plan: JobPlan) -> Any:
         CheckpointConfig,
         Compute,
         MetricDefinition,
+        Networking,
         OutputDataConfig,
+        RetryStrategy,
         SourceCode,
         StoppingCondition,
         Tag,
+        TensorBoardOutputConfig,
     )
     from sagemaker.train import ModelTrainer
     from sagemaker.train.distributed import Torchrun
 
+    sm = plan.sagemaker
     checkpoint = (CheckpointConfig(s3_uri=plan.checkpoint_uri, local_path=CHECKPOINT_LOCAL_PATH)
                   if plan.checkpoint_uri else None)
     try:
@@ -105,11 +110,19 @@ def build_trainer(sdk_session: Any, plan: JobPlan) -> Any:
             distributed=Torchrun(process_count_per_node=plan.processes_per_host) if plan.torchrun else None,
             compute=Compute(instance_type=plan.instance_type, instance_count=plan.instance_count,
                             volume_size_in_gb=plan.volume_size_gb,
+                            volume_kms_key_id=sm.volume_kms_key,
+                            keep_alive_period_in_seconds=sm.keep_alive_seconds,
                             enable_managed_spot_training=plan.spot),
+            networking=Networking(
+                subnets=list(sm.subnets) or None, security_group_ids=list(sm.security_group_ids) or None,
+                enable_network_isolation=sm.network_isolation or None,
+                enable_inter_container_traffic_encryption=sm.inter_container_encryption or None,
+            ) if (sm.vpc or sm.network_isolation or sm.inter_container_encryption) else None,
             stopping_condition=StoppingCondition(max_runtime_in_seconds=plan.max_run,
                                                  max_wait_time_in_seconds=plan.max_wait),
             training_image=plan.image.uri,
-            output_data_config=OutputDataConfig(s3_output_path=plan.output_path),
+            output_data_config=OutputDataConfig(s3_output_path=plan.output_path,
+                                                kms_key_id=sm.output_kms_key),
             checkpoint_config=checkpoint,
             training_input_mode=plan.input_mode,
             environment=dict(plan.environment),
@@ -126,6 +139,11 @@ def build_trainer(sdk_session: Any, plan: JobPlan) -> Any:
         raise AwsError(f"the SageMaker SDK's check of role {plan.role} failed: {str(e).splitlines()[0]}",
                        "set SAGEMAKER_VALIDATE_ROLE=false to skip it (needed against moto), or allow "
                        "iam:SimulatePrincipalPolicy and iam:GetRole") from e
+    if sm.retry_attempts:
+        trainer = trainer.with_retry_strategy(RetryStrategy(maximum_retry_attempts=sm.retry_attempts))
+    if sm.tensorboard_s3_uri:
+        trainer = trainer.with_tensorboard_output_config(TensorBoardOutputConfig(
+            s3_output_path=sm.tensorboard_s3_uri, local_path=TENSORBOARD_LOCAL_PATH))
     if plan.metric_definitions:
         trainer = trainer.with_metric_definitions(
             [MetricDefinition(name=n, regex=r) for n, r in plan.metric_definitions])
