@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import TYPE_CHECKING, Any
 
 from launcher.context import Environment
@@ -25,7 +26,8 @@ def console(env: Environment, *, stderr: bool = False) -> Console:
 
 class TransferProgress:
     """`progress(label, bytes_done, bytes_total)` as a rich bar per item on a terminal; silent
-    otherwise. The bar goes away once every item is done, before the job's own output streams."""
+    otherwise. The bar goes away once every item is done, before the job's own output streams.
+    Transfers run in threads (several files, several parts): calls are serialised."""
 
     def __init__(self, env: Environment, verb: str) -> None:
         self.env = env
@@ -33,10 +35,15 @@ class TransferProgress:
         self.bar: Any = None
         self.tasks: dict[str, Any] = {}
         self.left: dict[str, bool] = {}
+        self._lock = threading.RLock()
 
     def __call__(self, label: str, done: int, total: int) -> None:
         if not self.env.stdout_isatty:
             return
+        with self._lock:
+            self._update(label, done, total)
+
+    def _update(self, label: str, done: int, total: int) -> None:
         if self.bar is None:
             from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
@@ -48,9 +55,13 @@ class TransferProgress:
         self.bar.update(self.tasks[label], completed=done if total else 1)
         self.left[label] = bool(total) and done < total
         if not any(self.left.values()):
-            self.close()
+            self._close()
 
     def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
