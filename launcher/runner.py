@@ -156,8 +156,11 @@ def make_runner(
             region = aws.region or environ.get("AWS_REGION") or DEFAULT_REGION
             return client(make_session(region, aws.profile), "s3")
 
+        if options is None:  # LAUNCHER_PID_NAMESPACE=0 forces the fallback (sessions only)
+            options = LocalOptions(pid_namespace=False if environ.get("LAUNCHER_PID_NAMESPACE") == "0"
+                                   else None)
         return LocalBackend(jobs_dir, environ=dict(environ), echo=echo, notify=notify,
-                            s3_factory=s3, options=options or LocalOptions(),
+                            s3_factory=s3, options=options,
                             progress=download_progress)
 
     def cloud_factory(aws: Aws) -> Backend:

@@ -35,7 +35,8 @@ from launcher.backends.base import (
 from launcher.backends.local import container as ct
 from launcher.backends.local.artifacts import publish_artifacts
 from launcher.backends.local.checkpoint_sync import CheckpointMirror
-from launcher.backends.local.commands import LocalJobs
+from launcher.backends.local.commands import LAUNCHER_EXITED, LocalJobs, settle
+from launcher.backends.local.isolation import owned, runner_token
 from launcher.backends.local.options import Interrupter, LocalOptions, free_port
 from launcher.backends.local.process import HostCommand, ProcessGroup
 from launcher.backends.local.store import JobDir, JobStore, record_details
@@ -180,11 +181,15 @@ class LocalBackend:
     def run(self, resolved: ResolvedJob, configs: dict[str, ct.ContainerConfig]) -> JobDescription:
         spec, job_name = resolved.spec, resolved.name
         hosts = list(configs)
-        job = self.store.create(job_name)
+        if self.store.exists(job_name) and settle(self.store.get(job_name)).failure_reason == LAUNCHER_EXITED:
+            job = self.store.reclaim(job_name)  # its launcher died: run again, resuming
+            self.notify(f"{job_name}: its last launcher died; running it again from its checkpoints")
+        else:
+            job = self.store.create(job_name)
         fd = os.open(job.spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private record
         with os.fdopen(fd, "w") as f:
             f.write(spec.model_dump_json(indent=2))
-        job.runner_pid_path.write_text(str(os.getpid()))  # `launch stop` checks this runner is alive
+        job.runner_pid_path.write_text(runner_token())  # `stop` and `status` check the runner lives
         desc = JobDescription(
             name=job_name, backend=self.name, status=JobStatus.IN_PROGRESS, created=now_iso(),
             instance_type=configs[hosts[0]].instance_type,
@@ -196,6 +201,11 @@ class LocalBackend:
                              "hyperparameters": dict(resolved.hyperparameters),
                              **record_details(resolved, job, self.options.python)})
         self._transition(job, desc, "Starting")
+        if owned(["true"], self.options.pid_namespace)[1]:
+            desc.details["processes"] = "a PID namespace per host"
+        else:
+            desc.details["processes"] = "a session per host"
+            self.notify("no PID namespace here: a child process that calls setsid can outlive a stop")
         first = job.host_layout(hosts[0])
         desc.deviations = ct.deviations(configs[hosts[0]], first)
         for d in desc.deviations:
@@ -359,7 +369,7 @@ class LocalBackend:
             layout.failure_file.unlink(missing_ok=True)
         if job.stop_request.exists():  # stopped while staging or between attempts
             return [], "stop"
-        group = ProcessGroup(on_line)
+        group = ProcessGroup(on_line, pid_namespace=self.options.pid_namespace)
         t0 = time.monotonic()
         group.start(self._commands(resolved, job, configs))
         job.pid_path.write_text("\n".join(str(p) for p in group.pids))

@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from launcher.backends.base import JobDescription, JobStatus, Transition, now_iso
-from launcher.backends.local.store import JobStore
+from launcher.backends.local.isolation import runner_alive
+from launcher.backends.local.store import JobDir, JobStore
 from launcher.backends.s3_transfer import key_to_path
 from launcher.config.spec import is_s3_uri, parse_s3_uri
 from launcher.errors import JobNotFoundError
+
+LAUNCHER_EXITED = ("launcher exited: the `launch` process running this job ended before the job did; "
+                   "run it again under the same name to resume from its checkpoints")
 
 
 class LocalJobs:
@@ -27,12 +31,12 @@ class LocalJobs:
         self.s3 = s3
 
     def describe(self, job_name: str) -> JobDescription:
-        return self.store.get(job_name).load()
+        return settle(self.store.get(job_name))
 
     def list_jobs(self, status: JobStatus | None = None, limit: int = 20) -> list[JobDescription]:
         found = []
         for job in self.store.all():
-            desc = job.load()
+            desc = settle(job)
             if status is None or desc.status == status:
                 found.append(desc)
             if len(found) >= limit:
@@ -74,7 +78,7 @@ class LocalJobs:
         for pid in _pids(job.pid_path):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-        if not any(_alive(pid) for pid in _pids(job.runner_pid_path)):
+        if not _runner_alive(job):
             desc.status = JobStatus.STOPPED
             desc.ended = now_iso()
             desc.transitions.append(Transition("Stopped", now_iso(), "stopped; its runner had exited"))
@@ -119,11 +123,27 @@ def _pids(path: Path) -> list[int]:
         return []
 
 
-def _alive(pid: int) -> bool:
+def _runner_alive(job: JobDir) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return runner_alive(job.runner_pid_path.read_text())
+    except FileNotFoundError:
         return False
-    except PermissionError:
-        return True
-    return True
+
+
+def settle(job: JobDir) -> JobDescription:
+    """The job's record; a job in progress whose launcher is gone (killed, even by SIGKILL) is ended
+    here: what is left of it is killed and it is recorded Failed, so its name is free again."""
+    desc = job.load()
+    if desc.status.terminal or _runner_alive(job):
+        return desc
+    for pid in _pids(job.pid_path):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    job.pid_path.unlink(missing_ok=True)
+    desc.status = JobStatus.FAILED
+    desc.failure_reason = LAUNCHER_EXITED
+    desc.ended = now_iso()
+    desc.secondary_status = "Failed"
+    desc.transitions.append(Transition("Failed", desc.ended, LAUNCHER_EXITED))
+    job.save(desc)
+    return desc

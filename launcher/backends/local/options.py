@@ -29,6 +29,7 @@ class LocalOptions:
     interrupter: Interrupter | None = None
     max_interruptions: int = 0
     python: str = field(default_factory=lambda: sys.executable)
+    pid_namespace: bool | None = None  # None: where available; False: sessions only (the fallback)
 
 
 def count_gpus() -> int:

@@ -1,8 +1,10 @@
 """Running the entry script of each emulated host as a process group, streaming its output by lines.
 
-Each host's process starts in a new session so the whole tree (torchrun and its workers included)
-can be killed at once, as a spot reclaim or a stop would. Output is merged stdout+stderr split on
-newlines and kept as written (indentation included: CloudWatch strips it, a local log need not).
+Each host's process starts in a new session and, where the machine allows it, in a PID namespace of
+its own (isolation.py), so the whole tree (torchrun, its workers, a child that called `setsid`) is
+killed at once, as a spot reclaim or a stop would, and dies with the launcher. Output is merged
+stdout+stderr split on newlines and kept as written (indentation included: CloudWatch strips it,
+a local log need not).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from launcher.backends.local.isolation import owned
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +54,16 @@ class ProcessGroup:
     """The processes of one attempt (one per host)."""
 
     on_line: LineHandler
+    pid_namespace: bool | None = None  # None: a PID namespace per host where the machine allows it
     hosts: list[RunningHost] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self, commands: Sequence[HostCommand]) -> None:
         for cmd in commands:
             cmd.log_path.parent.mkdir(parents=True, exist_ok=True)
+            argv, _ = owned(cmd.argv, self.pid_namespace)
             proc = subprocess.Popen(
-                cmd.argv, cwd=cmd.cwd, env=dict(cmd.env), stdin=subprocess.DEVNULL,
+                argv, cwd=cmd.cwd, env=dict(cmd.env), stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
             )
             reader = threading.Thread(target=self._pump, args=(cmd, proc), daemon=True,

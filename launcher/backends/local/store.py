@@ -157,6 +157,21 @@ class JobStore:
         (path / "logs").mkdir()
         return JobDir(path)
 
+    def reclaim(self, name: str) -> JobDir:
+        """The folder of a job whose launcher died, emptied for a re-run under the same name but its
+        checkpoints: the re-run resumes from them, as a restarted SageMaker job would."""
+        job = JobDir(self.root / name)
+        keep = job.default_checkpoint_remote
+        for entry in job.path.iterdir():
+            if entry == keep:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        (job.path / "logs").mkdir()
+        return job
+
     def get(self, name: str) -> JobDir:
         job = JobDir(self.root / name)
         if not job.record_path.exists():
