@@ -150,17 +150,18 @@ def make_runner(
         from launcher.backends.local.backend import DEFAULT_REGION, LocalBackend
         from launcher.backends.local.options import LocalOptions
 
-        def s3() -> object:
+        def aws_client(service: str) -> object:
             from launcher.aws import client, make_session
 
             region = aws.region or environ.get("AWS_REGION") or DEFAULT_REGION
-            return client(make_session(region, aws.profile), "s3")
+            return client(make_session(region, aws.profile), service)
 
         if options is None:  # LAUNCHER_PID_NAMESPACE=0 forces the fallback (sessions only)
             options = LocalOptions(pid_namespace=False if environ.get("LAUNCHER_PID_NAMESPACE") == "0"
                                    else None)
         return LocalBackend(jobs_dir, environ=dict(environ), echo=echo, notify=notify,
-                            s3_factory=s3, options=options,
+                            s3_factory=lambda: aws_client("s3"), sts_factory=lambda: aws_client("sts"),
+                            options=options,
                             progress=download_progress)
 
     def cloud_factory(aws: Aws) -> Backend:

@@ -116,6 +116,9 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     a.add_argument("--role", help="SageMaker execution role ARN (default: from `launch infra deploy`)")
     a.add_argument("--bucket", help="S3 bucket for code, data and artifacts")
     a.add_argument("--prefix", help="key prefix in the bucket (default: launcher)")
+    a.add_argument("--local-credentials", choices=("caller", "none", "role"),
+                   help="--local: what the script gets of AWS credentials: yours (default), none, or "
+                   "temporary credentials of the execution role (--role), as on SageMaker")
     a.add_argument("--no-preflight", dest="preflight", action="store_false", default=None,
                    help="cloud: skip the read-only checks of buckets, inputs, job name and role "
                    "that run before anything is uploaded")
@@ -160,7 +163,7 @@ def flags_to_layer(args: argparse.Namespace) -> dict[str, Any]:
     put("spot", "max_run", args.max_run)
     put("spot", "max_wait", args.max_wait)
     put("spot", "checkpoint_s3_uri", args.checkpoint_s3_uri)
-    for key in ("region", "profile", "role", "bucket", "prefix", "preflight"):
+    for key in ("region", "profile", "role", "bucket", "prefix", "preflight", "local_credentials"):
         put("aws", key, getattr(args, key))
     for key in ("subnets", "security_group_ids", "network_isolation", "inter_container_encryption",
                 "volume_kms_key", "output_kms_key", "retry_attempts", "keep_alive_seconds",

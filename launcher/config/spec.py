@@ -140,6 +140,8 @@ class Aws(_Closed):
     prefix: str = "launcher"
     stack: str | None = None  # written by `launch infra deploy`; informational
     preflight: bool = True    # read-only checks of buckets, inputs, name and role before a submit
+    # What a local script gets of AWS credentials (backends/local/credentials.py).
+    local_credentials: Literal["caller", "none", "role"] = "caller"
 
 
 class JobSpec(_Closed):

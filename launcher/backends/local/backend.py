@@ -36,6 +36,7 @@ from launcher.backends.local import container as ct
 from launcher.backends.local.artifacts import publish_artifacts
 from launcher.backends.local.checkpoint_sync import CheckpointMirror
 from launcher.backends.local.commands import LAUNCHER_EXITED, LocalJobs, settle
+from launcher.backends.local.credentials import apply_policy, assume_role
 from launcher.backends.local.isolation import owned, runner_token
 from launcher.backends.local.options import Interrupter, LocalOptions, free_port
 from launcher.backends.local.process import HostCommand, ProcessGroup
@@ -54,6 +55,11 @@ NOMINAL_INSTANCE_TYPE = "ml.m5.xlarge"
 RECORD_EVERY_S = 2.0
 
 
+CREDENTIALS_NOTE = {
+    "caller": "the caller's AWS credentials (on SageMaker: the execution role's)",
+    "none": "no AWS credentials",
+    "role": "temporary credentials of {role}, as on SageMaker",
+}
 CAPABILITIES = Capabilities(foreground=True, input_modes=("File", "FastFile"), managed_spot=False,
                             interruption_drill=True, follow_logs=True)
 
@@ -70,6 +76,7 @@ class LocalBackend:
         echo: Callable[[str], None] | None = None,
         notify: Callable[[str], None] | None = None,
         s3_factory: Callable[[], Any] | None = None,
+        sts_factory: Callable[[], Any] | None = None,
         options: LocalOptions | None = None,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
@@ -78,6 +85,8 @@ class LocalBackend:
         self.echo = echo or (lambda line: None)
         self.notify = notify or (lambda msg: log.info("%s", msg))
         self._s3_factory = s3_factory
+        self._sts_factory = sts_factory
+        self._role_env: dict[str, str] | None = None  # the execution role's credentials, per run
         self._s3: Any = None
         self.options = options or LocalOptions()
         self.progress = progress  # (label, bytes done, bytes total) of S3 channel downloads
@@ -178,8 +187,18 @@ class LocalBackend:
         """Run the job in the foreground; returns its final description."""
         return Submission(self.run(dryrun.job, dryrun.payload or self._containers(dryrun.job)))
 
+    def _sts(self) -> Any:
+        if self._sts_factory is not None:
+            return self._sts_factory()
+        from launcher.aws import client, make_session
+
+        return client(make_session(self.environ.get("AWS_REGION") or DEFAULT_REGION), "sts")
+
     def run(self, resolved: ResolvedJob, configs: dict[str, ct.ContainerConfig]) -> JobDescription:
         spec, job_name = resolved.spec, resolved.name
+        policy = spec.aws.local_credentials
+        self._role_env = (assume_role(self._sts(), spec.aws.role, f"launcher-{job_name}",
+                                      spec.spot.max_run) if policy == "role" else None)
         hosts = list(configs)
         if self.store.exists(job_name) and settle(self.store.get(job_name)).failure_reason == LAUNCHER_EXITED:
             job = self.store.reclaim(job_name)  # its launcher died: run again, resuming
@@ -199,6 +218,9 @@ class LocalBackend:
                              "source_dir": str(resolved.source_dir),
                              "checkpointing": resolved.checkpointing,
                              "hyperparameters": dict(resolved.hyperparameters),
+                             "credentials": CREDENTIALS_NOTE[policy].format(role=spec.aws.role),
+                             "environment_left_out": apply_policy(self.environ, policy,
+                                                                  spec.environment)[1],
                              **record_details(resolved, job, self.options.python)})
         self._transition(job, desc, "Starting")
         if owned(["true"], self.options.pid_namespace)[1]:
@@ -268,6 +290,8 @@ class LocalBackend:
             layout = job.host_layout(host)
             cfg = configs[host]
             env = ct.container_environment(layout, cfg, self.environ)
+            env, _ = apply_policy(env, resolved.spec.aws.local_credentials, resolved.spec.environment,
+                                  self._role_env)
             # The job's interpreter first on PATH: `.sh` entrypoints and what the script spawns run
             # `python` of the launcher's environment, activated or not.
             bin_dir = str(Path(self.options.python).parent)
