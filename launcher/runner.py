@@ -126,6 +126,17 @@ class Runner:
             return local
         return self.cloud_factory(aws)
 
+    def also_in_the_cloud(self, job_name: str, where: str | None, aws: Aws) -> bool:
+        """Whether a name that resolved to a local job also names a SageMaker job (a best-effort
+        read: without AWS credentials or region there is nothing to say)."""
+        if where is not None or not self.local_backend(aws).store.exists(job_name):
+            return False
+        try:
+            self.cloud_factory(aws).describe(job_name)
+        except Exception:  # not found, or AWS not reachable from here
+            return False
+        return True
+
 
 def count_gpus_default() -> int:
     from launcher.backends.local.options import count_gpus

@@ -90,3 +90,22 @@ def test_prune_cloud_deletes_old_staged_driver_files_only(cli_env: CapturedEnv, 
     assert len(s3_objects(s3)) == len(staged) + len(kept)  # a dry run deletes nothing
     assert main(prune, cli_env) == 0
     assert set(s3_objects(s3)) == kept
+
+
+def test_status_says_which_job_when_a_local_and_a_cloud_job_share_a_name(cli_env: CapturedEnv, aws: str,
+                                                                        tmp_path: Path) -> None:
+    import boto3
+
+    from tests.sagemaker_helpers import REGION, base_args, make_account, make_source
+
+    make_account(boto3.client("s3", region_name=REGION))
+    src = make_source(tmp_path)
+    assert main(["train", *base_args(src, "--instance", "ml.g5.xlarge", "--name", "twin")], cli_env) == 0
+    assert main(["train", "--local", "--source-dir", str(src), "--name", "twin", "--no-spot"], cli_env) == 0
+    cli_env.stderr.truncate(0)
+    cli_env.stderr.seek(0)
+    assert main(["status", "twin"], cli_env) == 0
+    assert "note: this is the local job twin; a SageMaker training job has the same name" in cli_env.err
+    cli_env.stderr.truncate(0)
+    cli_env.stderr.seek(0)
+    assert main(["status", "twin", "--local"], cli_env) == 0 and "note:" not in cli_env.err

@@ -158,6 +158,10 @@ def write_local_job(home: Path, name: str, *, status: str = "InProgress", lines:
         record["format_version"] = version
     (job / "job.json").write_text(json.dumps(record))
     (job / "logs" / "algo-1.log").write_text("".join(line + "\n" for line in lines))
+    # The runner of a job in progress is alive: this test process stands in for it.
+    from launcher.backends.local.isolation import runner_token
+
+    (job / "runner.pid").write_text(runner_token())
     return job
 
 

@@ -84,6 +84,16 @@ def backend_for(args: argparse.Namespace, env: Environment, job: str | None = No
     return runner.backend_for(job, where or args.where, _aws(args, env))
 
 
+def _say_which(args: argparse.Namespace, env: Environment) -> None:
+    """A local and a cloud job share the name: say which one this is and how to see the other."""
+    from launcher.cli.session import cli_runner
+
+    runner, _ = cli_runner(env)
+    if runner.also_in_the_cloud(args.job, args.where, _aws(args, env)):
+        env.stderr.write(f"note: this is the local job {args.job}; a SageMaker training job has the same "
+                         f"name (`launch {args.command} {args.job} --cloud` shows it)\n")
+
+
 def status(args: argparse.Namespace, env: Environment) -> int:
     from launcher.cli.render.console import console, emit_json
     from launcher.cli.render.progress import COUNTERS, progress_text
@@ -91,6 +101,7 @@ def status(args: argparse.Namespace, env: Environment) -> int:
     backend = backend_for(args, env, args.job)
     desc = backend.describe(args.job)
     progress, now = running_progress(backend, desc)
+    _say_which(args, env)
     if args.json:
         emit_json(env, {"name": desc.name, "backend": desc.backend, "status": str(desc.status),
                         "secondary_status": desc.secondary_status, "metrics": desc.metrics,
