@@ -174,6 +174,7 @@ def describe(args: argparse.Namespace, env: Environment) -> int:
     from launcher.cli.render.describe import render_description
 
     desc = backend_for(args, env, args.job).describe(args.job)
+    _say_which(args, env)
     if args.json:
         emit_json(env, desc.to_dict())
         return 0
