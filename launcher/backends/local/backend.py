@@ -36,7 +36,8 @@ from launcher.backends.local import container as ct
 from launcher.backends.local.artifacts import publish_artifacts
 from launcher.backends.local.checkpoint_sync import CheckpointMirror
 from launcher.backends.local.commands import LAUNCHER_EXITED, LocalJobs, settle
-from launcher.backends.local.credentials import apply_policy, assume_role
+from launcher.backends.local.credentials import apply_policy, assume_role, describe_policy
+from launcher.backends.local.failures import failure_reason, last_traceback
 from launcher.backends.local.isolation import owned, runner_token
 from launcher.backends.local.options import Interrupter, LocalOptions, free_port
 from launcher.backends.local.process import HostCommand, ProcessGroup
@@ -55,11 +56,6 @@ NOMINAL_INSTANCE_TYPE = "ml.m5.xlarge"
 RECORD_EVERY_S = 2.0
 
 
-CREDENTIALS_NOTE = {
-    "caller": "the caller's AWS credentials (on SageMaker: the execution role's)",
-    "none": "no AWS credentials",
-    "role": "temporary credentials of {role}, as on SageMaker",
-}
 CAPABILITIES = Capabilities(foreground=True, input_modes=("File", "FastFile"), managed_spot=False,
                             interruption_drill=True, follow_logs=True)
 
@@ -218,7 +214,7 @@ class LocalBackend:
                              "source_dir": str(resolved.source_dir),
                              "checkpointing": resolved.checkpointing,
                              "hyperparameters": dict(resolved.hyperparameters),
-                             "credentials": CREDENTIALS_NOTE[policy].format(role=spec.aws.role),
+                             "credentials": describe_policy(policy, spec.aws.role),
                              "environment_left_out": apply_policy(self.environ, policy,
                                                                   spec.environment)[1],
                              **record_details(resolved, job, self.options.python)})
@@ -355,9 +351,9 @@ class LocalBackend:
         desc.metrics = dict(parser.last)
         failed = [c for c in codes if c != 0]
         if failed:
-            reason = self._failure_reason(job, hosts, configs, failed[0])
+            reason = failure_reason(job, hosts, configs, failed[0])
             desc.exit_code = failed[0]
-            if traceback := self._last_traceback(job, hosts):
+            if traceback := last_traceback(job, hosts):
                 desc.details["last_traceback"] = traceback
             return self._finish(job, desc, JobStatus.FAILED, "Failed", reason, spec=spec,
                                 hosts=hosts, started=started)
@@ -432,32 +428,6 @@ class LocalBackend:
         # The host that failed first, not one we killed because of it, names the exit code.
         order = sorted(range(len(codes)), key=lambda i: group.hosts[i].killed)
         return [codes[i] for i in order], ended_by
-
-    def _last_traceback(self, job: JobDir, hosts: list[str]) -> str | None:
-        """The script's own last traceback in the hosts' logs, for the summary (as the cloud's)."""
-        from launcher.backends.sagemaker.logs import last_traceback
-
-        for host in hosts:
-            path = job.log_path(host)
-            if path.exists():
-                lines = path.read_text(errors="replace").splitlines()[-400:]
-                if found := last_traceback(lines):
-                    return found
-        return None
-
-    def _failure_reason(self, job: JobDir, hosts: list[str], configs: dict[str, ct.ContainerConfig],
-                        code: int) -> str:
-        """The failure file as SageMaker reports it: the script's own text wins; else the driver's."""
-        for host in hosts:
-            failure = job.host_layout(host).failure_file
-            if failure.exists() and failure.read_text().strip():
-                return "AlgorithmError: " + failure.read_text()[:1024]
-        cfg = configs[hosts[0]]
-        command = ct.entry_command("python3", cfg)
-        text = (f"CalledProcessError: Command '{command}' returned non-zero exit status {code}.")
-        layout = job.host_layout(hosts[0])
-        layout.failure_file.write_text(text)
-        return "AlgorithmError: " + text[:1024]
 
     def _finish(self, job: JobDir, desc: JobDescription, status: JobStatus, secondary: str,
                 reason: str | None = None, *, spec: JobSpec | None = None,

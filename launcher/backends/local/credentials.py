@@ -37,6 +37,13 @@ SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CR
 MAX_SESSION_SECONDS = 12 * 3600
 
 
+def describe_policy(policy: str, role: str | None) -> str:
+    """The policy in words, for the job's record (`describe`)."""
+    return {"caller": "the caller's AWS credentials (on SageMaker: the execution role's)",
+            "none": "no AWS credentials",
+            "role": f"temporary credentials of {role}, as on SageMaker"}[policy]
+
+
 def unrelated_secrets(environ: Mapping[str, str], keep: Iterable[str]) -> list[str]:
     """Names of secret-looking variables that are not AWS's and that the job did not ask for."""
     kept = set(keep)
