@@ -103,21 +103,31 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
                          plot_path)
 
     if args.json:
-        from launcher.cli.render.console import emit_json
-
         data = plan.to_dict()
         data["samples_source"] = job.samples_source
         data["image"] = _image(job)
         data["warnings"] += [{"code": "instance-type", "message": w} for w in job.warnings]
         data["plot"] = None if plot_path is None else str(plot_path)
-        if checks is not None:
-            data["preflight"] = [c.to_dict() for c in checks]
-        if request is not None:
-            data["request"] = request
-        emit_json(env, data)
+        _emit(env, data, checks, request)
     else:
         render(env, plan, job.samples_source or "", checks, request, plot_path, _image(job),
                list(job.warnings))
+    return _checks_status(checks)
+
+
+def _emit(env: Environment, data: dict[str, Any], checks: list[Check] | None,
+          request: dict[str, Any] | None) -> None:
+    """`--json`: the data, with the preflight checks and the request when they were asked for."""
+    from launcher.cli.render.console import emit_json
+
+    if checks is not None:
+        data["preflight"] = [c.to_dict() for c in checks]
+    if request is not None:
+        data["request"] = request
+    emit_json(env, data)
+
+
+def _checks_status(checks: list[Check] | None) -> int:
     return int(ExitStatus.AWS) if checks and not all(c.ok for c in checks) else 0
 
 
@@ -125,16 +135,8 @@ def _no_step_plan(args: argparse.Namespace, env: Environment, job: ResolvedJob,
                   checks: list[Check] | None, request: dict[str, Any] | None) -> int:
     """A user script whose epochs, batch size or examples are unknown: say why, show the rest."""
     if args.json:
-        from launcher.cli.render.console import emit_json
-
-        data: dict[str, Any] = {"entrypoint": job.entrypoint, "reference_entrypoint": False,
-                                "step_plan": None, "why": job.plan_note,
-                                "hyperparameters": job.hyperparameters}
-        if checks is not None:
-            data["preflight"] = [c.to_dict() for c in checks]
-        if request is not None:
-            data["request"] = request
-        emit_json(env, data)
+        _emit(env, {"entrypoint": job.entrypoint, "reference_entrypoint": False, "step_plan": None,
+                    "why": job.plan_note, "hyperparameters": job.hyperparameters}, checks, request)
     else:
         import json
 
@@ -151,7 +153,7 @@ def _no_step_plan(args: argparse.Namespace, env: Environment, job: ResolvedJob,
         _print_checks(con, checks)
         if request is not None:
             con.print(Text(json.dumps(request, indent=2, default=str)))
-    return int(ExitStatus.AWS) if checks and not all(c.ok for c in checks) else 0
+    return _checks_status(checks)
 
 
 def manifest_samples(spec: JobSpec, s3: Any) -> tuple[int | None, str]:

@@ -20,7 +20,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from launcher.backends.sagemaker.request import (
 from launcher.backends.sagemaker.submit_checks import enforce, run_submit_checks
 from launcher.config.spec import Aws, parse_s3_uri
 from launcher.errors import AwsError, JobNotFoundError, LauncherError, SpecError
+from launcher.job.packaging import package_source
 from launcher.job.resolve import ResolvedJob
 from launcher.planning.cost import format_bytes
 
@@ -154,10 +155,16 @@ class SageMakerBackend:
         job, planned = dryrun.job, dryrun.payload
         report = SubmitReport()
         with tempfile.TemporaryDirectory(prefix="launcher-submit-") as tmp:
-            plan = build_plan(job, workdir=Path(tmp), region=self.region)
-            if isinstance(planned, JobPlan) and plan.package.sha256 != planned.package.sha256:
-                raise SpecError(f"the source dir {job.source_dir} changed since the dry run",
-                                "submit again")
+            if isinstance(planned, JobPlan):
+                # The dry run's decisions stand (data channels are not hashed twice); only the code
+                # tarball, written to a temporary directory, is made again for the upload.
+                package = package_source(job.source_dir, Path(tmp), job.spec.include_files)
+                if package.sha256 != planned.package.sha256:
+                    raise SpecError(f"the source dir {job.source_dir} changed since the dry run",
+                                    "submit again")
+                plan = replace(planned, package=package)
+            else:
+                plan = build_plan(job, workdir=Path(tmp), region=self.region)
             validate_request(to_request(plan))  # everything SageMaker would reject, before any call
             require_credentials(self.session)
             staging.check_bucket(self.s3, plan.bucket)
