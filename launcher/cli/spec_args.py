@@ -44,6 +44,13 @@ def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--entrypoint", help="entry script (.py or .sh), relative to the source dir")
     g.add_argument("--source-dir", help="Script Mode source dir (default: the reference entrypoint)")
     g.add_argument("--requirements", help="requirements file in the source dir to pip install first")
+    g.add_argument("--no-requirements", dest="install_requirements", action="store_false",
+                   default=None, help="do not install the requirements file (local runs)")
+    g.add_argument("--classic", dest="contract", action="store_const", const="classic", default=None,
+                   help="run the script as an SDK v2 framework image's training toolkit would "
+                   "(sagemaker_program; its SM_* variables and argv), locally and in the cloud")
+    g.add_argument("--dependency", dest="dependencies", action="append", default=[], metavar="DIR",
+                   help="extra directory shipped beside the source dir (repeatable; SDK v2's dependencies)")
     g.add_argument("--name", dest="job_name", help="exact job name (default: generated, unique)")
     g.add_argument("--base-name", help="base of the generated job name (default: the entry script)")
     g.add_argument("--data", action="append", type=_pair, default=[], metavar="NAME=PATH_OR_S3",
@@ -135,7 +142,8 @@ def flags_to_layer(args: argparse.Namespace) -> dict[str, Any]:
             return
         (layer.setdefault(section, {}) if section else layer)[key] = value
 
-    for key in ("entrypoint", "source_dir", "requirements", "job_name", "base_name", "output"):
+    for key in ("entrypoint", "source_dir", "requirements", "job_name", "base_name", "output",
+                "install_requirements", "contract"):
         put(None, key, getattr(args, key, None))
     for key, text in args.hp:
         # Keys arrive as typed; the reference entrypoint's schema (applied by the spec) normalises
@@ -151,7 +159,7 @@ def flags_to_layer(args: argparse.Namespace) -> dict[str, Any]:
         put("environment", key, value)
     if args.metric:
         layer["metric_definitions"] = [{"name": n, "regex": r} for n, r in args.metric]
-    for key in ("include_files", "allow_secrets"):
+    for key in ("include_files", "allow_secrets", "dependencies"):
         if getattr(args, key, None):
             layer[key] = list(getattr(args, key))
     if getattr(args, "hosts", None) is not None:  # `train --local --hosts M`: M emulated hosts
@@ -187,6 +195,9 @@ def resolve_from_args(args: argparse.Namespace, env: Environment) -> ResolvedSpe
     for key in ("source_dir", "output"):
         if isinstance(flags.get(key), str) and not is_s3_uri(flags[key]):
             flags[key] = str((env.cwd / Path(flags[key]).expanduser()).resolve())
+    if flags.get("dependencies"):
+        flags["dependencies"] = [str((env.cwd / Path(d).expanduser()).resolve())
+                                 for d in flags["dependencies"]]
     for name, loc in flags.get("data", {}).items():
         if not is_s3_uri(loc):
             flags["data"][name] = str((env.cwd / Path(loc).expanduser()).resolve())

@@ -121,6 +121,9 @@ def load_job_file(path: Path) -> dict[str, Any]:
                    else str(base / Path(loc).expanduser()))  # an absolute path replaces base
             for name, loc in data["data"].items()
         }
+    if isinstance(data.get("dependencies"), list):
+        data["dependencies"] = [str(base / Path(d).expanduser()) if isinstance(d, str) else d
+                                for d in data["dependencies"]]
     return data
 
 

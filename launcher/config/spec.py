@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from launcher.config import container_names, secrets
 from launcher.config import wire as hyperparams
 from launcher.config.sagemaker_settings import SageMakerSettings
+from launcher.config.tune_spec import TuneSpec
 from launcher.errors import SpecError
 
 
@@ -166,6 +167,13 @@ class JobSpec(_Closed):
     # source dir), and hyperparameter or environment keys sent despite looking like secrets.
     include_files: list[str] = Field(default_factory=list)
     allow_secrets: list[str] = Field(default_factory=list)
+    # How the script is run: SDK v3 ModelTrainer's drivers ("modeltrainer"), or a v2 framework
+    # image's own training toolkit ("classic": sagemaker_program / sagemaker_submit_directory).
+    contract: Literal["modeltrainer", "classic"] = "modeltrainer"
+    # Extra directories shipped beside the source dir (SDK v2's `dependencies`).
+    dependencies: list[str] = Field(default_factory=list)
+    install_requirements: bool = True  # False: never install the requirements file (local runs)
+    tune: TuneSpec | None = None  # the [tune] table: `launch tune` and `launch plan`
 
     @field_validator("job_name")
     @classmethod

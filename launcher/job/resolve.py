@@ -63,7 +63,9 @@ class ResolvedJob:
     channels: tuple[ResolvedChannel, ...]
     train_samples: int | None            # examples in the train channel, when they can be counted
     samples_source: str | None           # where that number came from
-    requirements: str | None             # relative to the source dir
+    requirements: str | None             # relative to the source dir; None: none, or opted out
+    contract: str                        # "modeltrainer" (SDK v3 drivers) or "classic" (v2 toolkit)
+    dependencies: tuple[Path, ...]       # extra directories shipped beside the source dir
     metric_definitions: tuple[MetricDefinition, ...]
     hyperparameters: dict[str, str]      # encoded: exactly what the script receives
     plan: Plan | None                    # the step plan, validated; None when it cannot be known
@@ -123,6 +125,24 @@ def _requirements(spec: JobSpec, source: Path) -> str | None:
                             "name a file inside the source dir")
         return spec.requirements
     return "requirements.txt" if (source / "requirements.txt").is_file() else None
+
+
+def _dependencies(spec: JobSpec, cwd: Path, source: Path) -> tuple[Path, ...]:
+    found: list[Path] = []
+    for entry in spec.dependencies:
+        path = Path(entry).expanduser()
+        path = (path if path.is_absolute() else cwd / path).resolve()
+        if not path.is_dir():
+            raise SpecError(f"dependency {entry}: {path} is not a directory",
+                            "name a directory to ship beside the source dir")
+        if path == source or source in path.parents:
+            raise SpecError(f"dependency {entry} is inside the source dir, which is shipped already",
+                            "drop it from dependencies")
+        if any(p.name == path.name for p in found) or path.name == source.name:
+            raise SpecError(f"two shipped directories are named {path.name!r}",
+                            "rename one: each lands in the code directory under its own name")
+        found.append(path)
+    return tuple(found)
 
 
 def _count_train_samples(channels: tuple[ResolvedChannel, ...]) -> tuple[int, str] | None:
@@ -190,7 +210,9 @@ def resolve_job(
         channels=channels,
         train_samples=n,
         samples_source=counted_from,
-        requirements=_requirements(spec, source),
+        requirements=_requirements(spec, source) if spec.install_requirements else None,
+        contract=spec.contract,
+        dependencies=_dependencies(spec, cwd, source),
         metric_definitions=tuple(effective_definitions(spec, source)),
         hyperparameters=spec.encoded_hyperparameters(),
         plan=plan,
