@@ -37,6 +37,7 @@ from launcher.backends.local.artifacts import publish_artifacts
 from launcher.backends.local.checkpoint_sync import CheckpointMirror
 from launcher.backends.local.commands import LAUNCHER_EXITED, LocalJobs, settle
 from launcher.backends.local.credentials import apply_policy, assume_role, describe_policy
+from launcher.backends.local.deviations import deviations
 from launcher.backends.local.failures import failure_reason, last_traceback
 from launcher.backends.local.isolation import owned, runner_token
 from launcher.backends.local.options import Interrupter, LocalOptions, free_port
@@ -167,7 +168,7 @@ class LocalBackend:
                                          k in spec.environment or k in ("OMP_NUM_THREADS",)}}
                 for c in commands
             },
-            "deviations": [d.__dict__ for d in ct.deviations(configs[commands[0].host],
+            "deviations": [d.__dict__ for d in deviations(configs[commands[0].host],
                                                               jobdir.host_layout(commands[0].host))],
         }
         actions = [f"create the job directory {jobdir.path}",
@@ -225,7 +226,7 @@ class LocalBackend:
             desc.details["processes"] = "a session per host"
             self.notify("no PID namespace here: a child process that calls setsid can outlive a stop")
         first = job.host_layout(hosts[0])
-        desc.deviations = ct.deviations(configs[hosts[0]], first)
+        desc.deviations = deviations(configs[hosts[0]], first)
         for d in desc.deviations:
             self.notify(f"deviation: {d.aspect}: real {d.real}; here {d.local}")
         job.save(desc)
