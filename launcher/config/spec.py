@@ -287,7 +287,8 @@ class JobSpec(_Closed):
             raise ValueError(
                 f"entrypoint {self.entrypoint!r} must be a .py or .sh file relative to the source dir"
             )
-        hyperparams.encode(self.all_hyperparameters())  # limits and the single-quote hazard
+        if self.contract != "classic":  # classic: the toolkit's rules, checked when the job is resolved
+            hyperparams.encode(self.all_hyperparameters())  # limits and the single-quote hazard
         secrets.check_spec_secrets(self.all_hyperparameters(), self.environment, self.allow_secrets,
                                    self.include_files)
         if self.sagemaker.keep_alive_seconds and self.spot.enabled is not False:

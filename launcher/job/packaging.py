@@ -15,6 +15,10 @@ Refused (PackagingError): symlinks that leave the source dir or point to a direc
 whose other names are not all inside the source dir (one may be ~/.aws/credentials). A file named in
 `include` (the spec's `include_files`, `--include-file PATH`) is packaged on purpose despite its name,
 its content, `.launcherignore` or its hard links.
+
+Dependency directories (SDK v2's `dependencies`) are packaged beside the source dir's files, each at
+the top level under its own name, as the SDK v2's `tar_and_upload_dir` adds them (`arcname` = the
+directory's base name), with the same rules applied to their files.
 """
 
 from __future__ import annotations
@@ -248,10 +252,28 @@ def _included_outside_walk(root: Path, rel: str) -> Path:
     return target
 
 
-def preview_source(source_dir: Path, include: Iterable[str] = ()) -> SourceScan:
+def scan_with_dependencies(source_dir: Path, include: Iterable[str] = (),
+                           dependencies: Iterable[Path] = ()) -> SourceScan:
+    """`scan_source` of the source dir, plus each dependency directory's files under `<name>/`."""
+    scan = scan_source(source_dir, include)
+    top = {PurePosixPath(name).parts[0] for name, _ in scan.files}
+    for dep in dependencies:
+        if dep.name in top:
+            raise PackagingError(f"dependency {dep} would land on {dep.name!r} of the source dir",
+                                 "rename the directory or that entry of the source dir")
+        top.add(dep.name)
+        extra = scan_source(dep)
+        scan.files += [(f"{dep.name}/{name}", path) for name, path in extra.files]
+        scan.excluded += [Excluded(f"{dep.name}/{e.path}", e.kind, e.reason) for e in extra.excluded]
+    scan.files.sort()
+    return scan
+
+
+def preview_source(source_dir: Path, include: Iterable[str] = (),
+                   dependencies: Iterable[Path] = ()) -> SourceScan:
     """What `package_source` would package and leave out, content checks included; writes nothing
     (for a dry run or a summary: `scan.excluded` with reasons, `scan.included`)."""
-    scan = scan_source(source_dir, include)
+    scan = scan_with_dependencies(source_dir, include, dependencies)
     wanted = set(scan.included)
     kept = []
     for name, path in scan.files:
@@ -291,12 +313,14 @@ def _tarball(items: list[tuple[str, bytes, bool]]) -> bytes:
     return out.getvalue()
 
 
-def package_source(source_dir: Path, dest_dir: Path, include: Iterable[str] = ()) -> SourcePackage:
+def package_source(source_dir: Path, dest_dir: Path, include: Iterable[str] = (),
+                   dependencies: Iterable[Path] = ()) -> SourcePackage:
     """Write `sourcedir-<sha12>.tar.gz` into dest_dir (reused when it already exists).
 
-    `include`: paths relative to the source dir packaged on purpose (the spec's `include_files`).
+    `include`: paths relative to the source dir packaged on purpose (the spec's `include_files`);
+    `dependencies`: directories packaged at the top level under their own names.
     """
-    scan = scan_source(source_dir, include)
+    scan = scan_with_dependencies(source_dir, include, dependencies)
     wanted = set(scan.included)
     items: list[tuple[str, bytes, bool]] = []
     for name, path in scan.files:

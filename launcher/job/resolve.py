@@ -17,8 +17,10 @@ from pathlib import Path
 from launcher.config.catalog import lookup, warnings_for
 from launcher.config.spec import JobSpec, MetricDefinition, check_local_paths, is_s3_uri
 from launcher.errors import SpecError
+from launcher.job import classic_contract
 from launcher.job.metrics import effective_definitions
 from launcher.job.naming import generate_job_name
+from launcher.job.script_scan import contract_warnings
 from launcher.planning.training_plan import (
     TRAIN_CHANNEL,
     Plan,
@@ -86,7 +88,13 @@ class ResolvedJob:
 
     @property
     def torchrun(self) -> bool:
-        """Several processes or hosts run under torchrun; one process runs the script directly."""
+        """Several processes or hosts run under torchrun; one process runs the script directly.
+
+        Under the classic contract torchrun (the toolkit's torch_distributed) needs several processes
+        per host: hosts of one process each run the script plainly, each on its own, as an SDK v2 job
+        without a `distribution` does, and the script joins its process group itself."""
+        if self.contract == "classic":
+            return self.processes_per_host > 1
         return self.world_size > 1
 
     def channel(self, name: str) -> ResolvedChannel | None:
@@ -214,8 +222,9 @@ def resolve_job(
         contract=spec.contract,
         dependencies=_dependencies(spec, cwd, source),
         metric_definitions=tuple(effective_definitions(spec, source)),
-        hyperparameters=spec.encoded_hyperparameters(),
+        hyperparameters=(classic_contract.encode_user(spec.all_hyperparameters())
+                         if spec.contract == "classic" else spec.encoded_hyperparameters()),
         plan=plan,
         plan_note=note,
-        warnings=tuple(warnings),
+        warnings=(*warnings, *contract_warnings(spec, source)),
     )

@@ -1,247 +1,83 @@
-"""The emulated SageMaker training container of one host: the /opt/ml tree, the SM_* environment
-and the entry script's argv, as SDK v3 ModelTrainer's drivers produce them (container-contract.md).
+"""The emulated SageMaker training container of one host, on this machine: the /opt/ml tree is
+written (config files, channels) and the entry script's argv made, under the job's contract.
 
-The tree lives under the job directory, not at /opt/ml: scripts that read the SM_* variables (or
-`checkpointconfig.json`) cannot tell; scripts that hard-code /opt/ml paths can (a recorded deviation).
+What the script sees (layout, config content, SM_* environment) is decided in launcher.job:
+`container_env` (SDK v3 ModelTrainer's drivers, container-contract.md) and `classic_env` (the
+framework image's training toolkit, docs/classic.md); the names are re-exported here.
+
+The tree lives under the job directory; in a mount namespace the script sees it at /opt/ml, else
+the SM_* variables point into the job directory (a recorded deviation).
 """
 
 from __future__ import annotations
 
-import json
 import os
+import shlex
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from launcher.config import wire as hyperparams
+from launcher.job import classic_contract
+from launcher.job.classic_env import toolkit_environment
+from launcher.job.container_env import (
+    HIDDEN_NAMES,
+    HIDDEN_PREFIXES,
+    MASTER_PORT,
+    SDK_CHANNELS,
+    ContainerConfig,
+    HostLayout,
+    code_dir,
+    input_data_config,
+    modeltrainer_environment,
+    resource_config,
+    sorted_hosts,
+)
+from launcher.job.container_env import dumps as _dumps
 
-MASTER_PORT = 7777
-SDK_CHANNELS = ("code", "sm_drivers")
-
-
-@dataclass
-class HostLayout:
-    """Paths of one emulated host's /opt/ml tree."""
-
-    root: Path  # stands for /opt/ml
-    host: str   # algo-1, algo-2, …
-
-    @property
-    def input_dir(self) -> Path:
-        return self.root / "input"
-
-    @property
-    def config_dir(self) -> Path:
-        return self.input_dir / "config"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.input_dir / "data"
-
-    @property
-    def code_dir(self) -> Path:
-        return self.data_dir / "code"
-
-    @property
-    def drivers_dir(self) -> Path:
-        return self.data_dir / "sm_drivers"
-
-    @property
-    def model_dir(self) -> Path:
-        return self.root / "model"
-
-    @property
-    def output_dir(self) -> Path:
-        return self.root / "output"
-
-    @property
-    def output_data_dir(self) -> Path:
-        return self.output_dir / "data"
-
-    @property
-    def failure_file(self) -> Path:
-        return self.output_dir / "failure"
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.root / "checkpoints"
-
-    def channel_dir(self, name: str) -> Path:
-        return self.data_dir / name
-
-    def create(self) -> None:
-        for d in (self.config_dir, self.code_dir, self.drivers_dir, self.model_dir, self.output_data_dir):
-            d.mkdir(parents=True, exist_ok=True)
+__all__ = ["HIDDEN_NAMES", "HIDDEN_PREFIXES", "MASTER_PORT", "SDK_CHANNELS", "ContainerConfig",
+           "HostLayout", "code_dir", "container_environment", "entry_command", "input_data_config",
+           "resource_config", "sorted_hosts", "stage_local_channel", "write_config_files"]
 
 
-@dataclass
-class ContainerConfig:
-    """Everything that decides what one host's container looks like."""
-
-    job_name: str
-    region: str
-    instance_type: str
-    hosts: list[str]
-    current_host: str
-    channels: list[str]                     # user channels, in request order
-    hyperparameters: Mapping[str, str]      # encoded, as sent in CreateTrainingJob
-    entry_script: str
-    environment: Mapping[str, str] = field(default_factory=dict)
-    checkpointing: bool = False
-    num_gpus: int = 0
-    distributed: bool = False               # torchrun driver (SM_DISTRIBUTED_* present)
-    processes_per_host: int | None = None
-    input_mode: str = "File"
-
-
-# Host variables a real container does not have (contract §3 "Not set"): stale SageMaker ones, and
-# torch.distributed ones that would make a single-process script try to join a process group.
-HIDDEN_PREFIXES = ("SM_", "TRAINING_JOB_", "SAGEMAKER_", "NCCL_", "TORCHELASTIC_")
-HIDDEN_NAMES = frozenset({"PYTHONPATH", "PYTHONHOME", "CURRENT_HOST", "MASTER_ADDR", "MASTER_PORT",
-                          "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK"})
-
-
-def _hidden(name: str) -> bool:
-    return name.startswith(HIDDEN_PREFIXES) or name in HIDDEN_NAMES
-
-
-def _dumps(value: Any) -> str:
-    # The drivers use json.dumps defaults: ", " and ": " separators, keys unsorted.
-    return json.dumps(value)
-
-
-def sorted_hosts(hosts: list[str]) -> list[str]:
-    """Lexical order, as the drivers sort SM_HOSTS (algo-1, algo-10, algo-2)."""
-    return sorted(hosts)
-
-
-def resource_config(cfg: ContainerConfig) -> dict[str, Any]:
-    return {
-        "current_host": cfg.current_host,
-        "current_instance_type": cfg.instance_type,
-        "current_group_name": "homogeneousCluster",
-        "hosts": list(cfg.hosts),
-        "instance_groups": [{
-            "instance_group_name": "homogeneousCluster",
-            "instance_type": cfg.instance_type,
-            "hosts": list(cfg.hosts),
-        }],
-        "network_interface_name": "eth0",
-    }
-
-
-def input_data_config(cfg: ContainerConfig) -> dict[str, Any]:
-    entry = {"TrainingInputMode": cfg.input_mode, "S3DistributionType": "FullyReplicated",
-             "RecordWrapperType": "None"}
-    code_entry = {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated",
-                  "RecordWrapperType": "None"}
-    config = {name: dict(entry) for name in cfg.channels}
-    for name in SDK_CHANNELS:
-        config[name] = dict(code_entry)
-    return config
-
-
-def write_config_files(layout: HostLayout, cfg: ContainerConfig) -> None:
+def write_config_files(layout: HostLayout, cfg: ContainerConfig, view: HostLayout | None = None) -> None:
+    """The config files, written into `layout`; paths in them as the script sees them (`view`:
+    /opt/ml in a mount namespace; default: `layout` itself)."""
     c = layout.config_dir
     (c / "hyperparameters.json").write_text(_dumps(dict(cfg.hyperparameters)))
     (c / "resourceconfig.json").write_text(_dumps(resource_config(cfg)))
     (c / "inputdataconfig.json").write_text(_dumps(input_data_config(cfg)))
     if cfg.checkpointing:
-        (c / "checkpointconfig.json").write_text(_dumps({"LocalPath": str(layout.checkpoint_dir)}))
+        local_path = (view or layout).checkpoint_dir
+        (c / "checkpointconfig.json").write_text(_dumps({"LocalPath": str(local_path)}))
         layout.checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
 
 def container_environment(layout: HostLayout, cfg: ContainerConfig,
                           base_env: Mapping[str, str]) -> dict[str, str]:
-    """The variables the entry script sees: the host's own (minus stale SM_*), then the drivers'."""
-    env = {k: v for k, v in base_env.items() if not _hidden(k)}
-    env.update(cfg.environment)  # the job's Environment entries; the drivers' variables win
-    decoded = hyperparams.decode(cfg.hyperparameters)
-    hosts = sorted_hosts(cfg.hosts)
-    channels = [*cfg.channels, *SDK_CHANNELS]
-    channel_dirs = {name: str(layout.channel_dir(name)) for name in channels}
-    rc = resource_config(cfg)
-    idc = input_data_config(cfg)
-    num_cpus = os.cpu_count() or 1
-    training_env = {
-        "channel_input_dirs": channel_dirs,
-        "current_host": cfg.current_host,
-        "current_instance_type": cfg.instance_type,
-        "hosts": hosts,
-        "master_addr": hosts[0],
-        "master_port": MASTER_PORT,
-        "hyperparameters": decoded,
-        "input_data_config": idc,
-        "input_config_dir": str(layout.config_dir),
-        "input_data_dir": str(layout.data_dir),
-        "input_dir": str(layout.input_dir),
-        "job_name": cfg.job_name,
-        "log_level": 20,
-        "model_dir": str(layout.model_dir),
-        "network_interface_name": "eth0",
-        "num_cpus": num_cpus,
-        "num_gpus": cfg.num_gpus,
-        "num_neurons": 0,
-        "output_data_dir": str(layout.output_data_dir),
-        "resource_config": rc,
-    }
-    sm = {
-        "SM_MODEL_DIR": str(layout.model_dir),
-        "SM_INPUT_DIR": str(layout.input_dir),
-        "SM_INPUT_DATA_DIR": str(layout.data_dir),
-        "SM_INPUT_CONFIG_DIR": str(layout.config_dir),
-        "SM_OUTPUT_DIR": str(layout.output_dir),
-        "SM_OUTPUT_DATA_DIR": str(layout.output_data_dir),
-        "SM_OUTPUT_FAILURE": str(layout.failure_file),
-        "SM_LOG_LEVEL": "20",
-        "SM_MASTER_ADDR": hosts[0],
-        "SM_MASTER_PORT": str(MASTER_PORT),
-        "SM_SOURCE_DIR": str(layout.code_dir),
-        "SM_ENTRY_SCRIPT": cfg.entry_script,
-        "SM_CHANNELS": _dumps(channels),
-    }
-    if cfg.distributed:
-        sm["SM_DISTRIBUTED_DRIVER_DIR"] = str(layout.drivers_dir / "distributed_drivers")
-        sm["SM_DISTRIBUTED_CONFIG"] = _dumps(
-            {"process_count_per_node": cfg.processes_per_host, "smp": None})
-    for name in channels:
-        sm[f"SM_CHANNEL_{name.upper()}"] = channel_dirs[name]
-    sm["SM_HPS"] = _dumps(decoded)
-    for key, value in decoded.items():
-        sm[hyperparams.env_name(key)] = hyperparams.argv_token(value)
-    sm.update({
-        "SM_CURRENT_HOST": cfg.current_host,
-        "SM_CURRENT_INSTANCE_TYPE": cfg.instance_type,
-        "SM_HOSTS": _dumps(hosts),
-        "SM_HOST_COUNT": str(len(hosts)),
-        "SM_CURRENT_HOST_RANK": str(hosts.index(cfg.current_host)),
-        "SM_NETWORK_INTERFACE_NAME": "eth0",
-        "SM_NUM_CPUS": str(num_cpus),
-        "SM_NUM_GPUS": str(cfg.num_gpus),
-        "SM_NUM_NEURONS": "0",
-        "SM_RESOURCE_CONFIG": _dumps(rc),
-        "SM_INPUT_DATA_CONFIG": _dumps(idc),
-        "SM_TRAINING_ENV": _dumps(training_env),
-    })
-    env.update(sm)
-    env.update({
-        "TRAINING_JOB_NAME": cfg.job_name,
-        "TRAINING_JOB_ARN": f"arn:aws:sagemaker:{cfg.region}:000000000000:training-job/{cfg.job_name}",
-        "AWS_REGION": cfg.region,
-        "PYTHONUNBUFFERED": "1",
-        "PWD": str(layout.code_dir),
-    })
-    return env
+    """The variables the entry script sees, under the config's contract."""
+    if cfg.classic:
+        return toolkit_environment(layout, cfg, base_env)
+    return modeltrainer_environment(layout, cfg, base_env)
 
 
 def entry_command(python: str, cfg: ContainerConfig) -> list[str]:
-    """How the driver runs the script: python for .py, /bin/sh for .sh (contract §5.2)."""
+    """How the driver runs the script: python for .py, /bin/sh for .sh (contract §5.2).
+
+    Classic: as the toolkit's ProcessRunner (5.1.4) does, argv rendered by `to_cmd_args` (sorted,
+    `-k`, `True`); any other script run by `/bin/sh -c "./script 'arg' …"` (staging made it
+    executable, as the toolkit's install step does). The toolkit puts `--` before a .py script's
+    name; the script's sys.argv is the same without it.
+    """
+    if cfg.classic:
+        argv = classic_contract.to_cmd_args(classic_contract.user_hyperparameters(cfg.hyperparameters))
+        if not cfg.entry_script.endswith(".py"):
+            quoted = " ".join(shlex.quote(a) for a in argv)
+            script = shlex.quote(cfg.entry_script)
+            return ["/bin/sh", "-c", f"./{script} {quoted}"]
+        return [python, cfg.entry_script, *argv]
     argv = hyperparams.argv_tokens(hyperparams.decode(cfg.hyperparameters))
     if cfg.entry_script.endswith(".sh"):
-        import shlex
-
         quoted = " ".join(shlex.quote(a) for a in argv)
         return ["/bin/sh", "-c", f"chmod +x {cfg.entry_script} && ./{cfg.entry_script} {quoted}"]
     return [python, cfg.entry_script, *argv]

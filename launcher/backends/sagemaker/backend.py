@@ -141,8 +141,12 @@ class SageMakerBackend:
         actions += [f"upload channel {c.name!r} ({len(c.info.files)} files, {format_bytes(c.info.bytes)}) to "
                     f"{c.uri} unless it is there already"
                     for c in plan.channels if c.local is not None and c.info is not None]
-        actions.append("let the SageMaker SDK upload its driver files under "
-                       f"s3://{plan.bucket}/{plan.staging_prefix}/ (every submit)")
+        if plan.classic:
+            actions.append(f"let the image's training toolkit run {plan.entrypoint} (classic contract: "
+                           "sagemaker_program, sagemaker_submit_directory; no SDK driver files)")
+        else:
+            actions.append("let the SageMaker SDK upload its driver files under "
+                           f"s3://{plan.bucket}/{plan.staging_prefix}/ (every submit)")
         actions.insert(0, f"run image {plan.image.uri} ({plan.image.reason})")
         if line := plan.package.exclusions_line():
             actions.insert(1, line)
@@ -158,7 +162,8 @@ class SageMakerBackend:
             if isinstance(planned, JobPlan):
                 # The dry run's decisions stand (data channels are not hashed twice); only the code
                 # tarball, written to a temporary directory, is made again for the upload.
-                package = package_source(job.source_dir, Path(tmp), job.spec.include_files)
+                package = package_source(job.source_dir, Path(tmp), job.spec.include_files,
+                                         dependencies=job.dependencies)
                 if package.sha256 != planned.package.sha256:
                     raise SpecError(f"the source dir {job.source_dir} changed since the dry run",
                                     "submit again")

@@ -7,6 +7,10 @@ apart from the SDK's driver-file location (a test compares them). `dry_run_plan`
 backend's dry run uses: it packages the code in a temporary directory to get its real hash and
 hashes local data channels, and uploads nothing.
 `validate_request` (validation.py, re-exported here) checks what real SageMaker would reject.
+
+A classic job (`contract = "classic"`, docs/classic.md) is the request an SDK v2 framework estimator
+makes: the same image, no container entrypoint and no SDK channels; the training toolkit in the image
+finds the script and the code through the reserved hyperparameters (launcher.job.classic_contract).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from launcher.backends.sagemaker.validation import ROLE_ARN_RE, validate_request
 from launcher.config.sagemaker_settings import TENSORBOARD_LOCAL_PATH, SageMakerSettings
 from launcher.config.spec import JobSpec, is_s3_uri
 from launcher.errors import SpecError
+from launcher.job import classic_contract
 from launcher.job.data_manifest import ChannelInfo, inspect_local_channel
 from launcher.job.naming import sanitize_base
 from launcher.job.packaging import SourcePackage, package_source
@@ -38,6 +43,10 @@ CONTAINER_ARGUMENTS = [
 TAG_VERSION = "launcher:version"
 TAG_CODE = "launcher:code-hash"
 TAG_DISTRIBUTION = "launcher:distribution"
+TAG_CONTRACT = "launcher:contract"
+# With network isolation the toolkit cannot reach S3: the SDK v2 ships the code as a channel instead.
+ISOLATED_CODE_CHANNEL = "code"
+ISOLATED_SUBMIT_DIRECTORY = "/opt/ml/input/data/code/sourcedir.tar.gz"
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,11 @@ class JobPlan:
     torchrun: bool
     processes_per_host: int | None
     sagemaker: SageMakerSettings
+    contract: str = "modeltrainer"   # "classic": the image's training toolkit runs the script
+
+    @property
+    def classic(self) -> bool:
+        return self.contract == "classic"
 
     @property
     def staging_prefix(self) -> str:
@@ -138,11 +152,21 @@ def build_plan(job: ResolvedJob, *, workdir: Path, region: str | None = None) ->
                           framework_version=compute.framework_version, py_version=compute.py_version,
                           image_uri=compute.image_uri)
     bucket, prefix = spec.aws.bucket, spec.aws.prefix.strip("/")
-    package = package_source(job.source_dir, workdir, job.spec.include_files)
+    package = package_source(job.source_dir, workdir, job.spec.include_files, dependencies=job.dependencies)
     tags = [*spec.tags.items(), (TAG_VERSION, __version__), (TAG_CODE, package.short_hash)]
     if job.torchrun:
         nproc = compute.processes_per_host
         tags.append((TAG_DISTRIBUTION, f"torchrun nproc_per_node={nproc}" if nproc else "torchrun"))
+    if job.contract == "classic":
+        tags.append((TAG_CONTRACT, "classic"))
+    code_uri = staging.code_uri(bucket, prefix, package.short_hash)
+    hyperparameters = dict(job.hyperparameters)
+    if job.contract == "classic":
+        submit = ISOLATED_SUBMIT_DIRECTORY if spec.sagemaker.network_isolation else code_uri
+        reserved = classic_contract.framework_hyperparameters(
+            program=job.entrypoint, submit_directory=submit, region=region, job_name=job.name,
+            torch_distributed=job.torchrun, instance_type=job.instance_type)
+        hyperparameters.update(classic_contract.encode({}, reserved))
     output = spec.output if spec.output and is_s3_uri(spec.output) else staging.output_uri(bucket, prefix)
     checkpoint = None
     if job.checkpointing:
@@ -163,9 +187,9 @@ def build_plan(job: ResolvedJob, *, workdir: Path, region: str | None = None) ->
         source_dir=job.source_dir,
         requirements=job.requirements,
         package=package,
-        code_uri=staging.code_uri(bucket, prefix, package.short_hash),
+        code_uri=code_uri,
         channels=_channels(job, bucket, prefix),
-        hyperparameters=dict(job.hyperparameters),
+        hyperparameters=hyperparameters,
         environment=dict(spec.environment),
         tags=tuple(tags),
         metric_definitions=tuple((d.name, d.regex) for d in job.metric_definitions),
@@ -177,6 +201,7 @@ def build_plan(job: ResolvedJob, *, workdir: Path, region: str | None = None) ->
         torchrun=job.torchrun,
         processes_per_host=compute.processes_per_host,
         sagemaker=spec.sagemaker,
+        contract=job.contract,
     )
 
 
@@ -202,11 +227,15 @@ def to_request(plan: JobPlan, *, drivers_uri: str | None = None) -> dict[str, An
     algorithm: dict[str, Any] = {"TrainingInputMode": plan.input_mode, "TrainingImage": plan.image.uri}
     if plan.metric_definitions:
         algorithm["MetricDefinitions"] = [{"Name": n, "Regex": r} for n, r in plan.metric_definitions]
-    algorithm["ContainerEntrypoint"] = list(CONTAINER_ENTRYPOINT)
-    algorithm["ContainerArguments"] = list(CONTAINER_ARGUMENTS)
     channels = [_s3_channel(c.name, c.uri) for c in plan.channels]
-    channels.append(_s3_channel("code", plan.code_uri, "File"))
-    channels.append(_s3_channel("sm_drivers", drivers_uri or plan.sdk_drivers_uri(), "File"))
+    if plan.classic:  # the toolkit downloads the code named by sagemaker_submit_directory
+        if plan.sagemaker.network_isolation:
+            channels.append(_s3_channel(ISOLATED_CODE_CHANNEL, plan.code_uri, "File"))
+    else:
+        algorithm["ContainerEntrypoint"] = list(CONTAINER_ENTRYPOINT)
+        algorithm["ContainerArguments"] = list(CONTAINER_ARGUMENTS)
+        channels.append(_s3_channel("code", plan.code_uri, "File"))
+        channels.append(_s3_channel("sm_drivers", drivers_uri or plan.sdk_drivers_uri(), "File"))
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": plan.max_run}
     if plan.max_wait is not None:
         stopping["MaxWaitTimeInSeconds"] = plan.max_wait
@@ -250,6 +279,8 @@ def to_request(plan: JobPlan, *, drivers_uri: str | None = None) -> dict[str, An
     if plan.environment:
         request["Environment"] = dict(plan.environment)
     request["EnableManagedSpotTraining"] = plan.spot
+    if not channels:  # a classic job without data: the SDK leaves the key out
+        del request["InputDataConfig"]
     return request
 
 

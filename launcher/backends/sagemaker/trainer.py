@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from launcher.backends.sagemaker.request import CHECKPOINT_LOCAL_PATH, JobPlan
+from launcher.backends.sagemaker.request import CHECKPOINT_LOCAL_PATH, ISOLATED_CODE_CHANNEL, JobPlan
 from launcher.config.sagemaker_settings import TENSORBOARD_LOCAL_PATH
 from launcher.errors import AwsError, MissingDependencyError, SpecError
 
@@ -105,9 +105,12 @@ def build_trainer(sdk_session: Any, plan: JobPlan) -> Any:
             role=plan.role,
             base_job_name=plan.base_name,
             input_s3_key_prefix=plan.staging_prefix,
-            source_code=SourceCode(source_dir=plan.code_uri, entry_script=plan.entrypoint,
-                                   requirements=plan.requirements),
-            distributed=Torchrun(process_count_per_node=plan.processes_per_host) if plan.torchrun else None,
+            # Classic: no source code, so no drivers and no container entrypoint; the image's toolkit
+            # reads the reserved hyperparameters (docs/classic.md).
+            source_code=None if plan.classic else SourceCode(
+                source_dir=plan.code_uri, entry_script=plan.entrypoint, requirements=plan.requirements),
+            distributed=(Torchrun(process_count_per_node=plan.processes_per_host)
+                         if plan.torchrun and not plan.classic else None),
             compute=Compute(instance_type=plan.instance_type, instance_count=plan.instance_count,
                             volume_size_in_gb=plan.volume_size_gb,
                             volume_kms_key_id=sm.volume_kms_key,
@@ -154,11 +157,17 @@ def _channels(plan: JobPlan) -> list[Any]:
     from sagemaker.core.training.configs import Channel, DataSource, S3DataSource
 
     # An explicit S3DataSource, not a URI string: the SDK would force InputMode "File" (§9).
-    return [
+    channels = [
         Channel(channel_name=c.name, data_source=DataSource(s3_data_source=S3DataSource(
             s3_data_type="S3Prefix", s3_uri=c.uri, s3_data_distribution_type="FullyReplicated")))
         for c in plan.channels
     ]
+    if plan.classic and plan.sagemaker.network_isolation:  # the toolkit cannot reach S3 itself
+        channels.append(Channel(channel_name=ISOLATED_CODE_CHANNEL, input_mode="File",
+                                data_source=DataSource(s3_data_source=S3DataSource(
+                                    s3_data_type="S3Prefix", s3_uri=plan.code_uri,
+                                    s3_data_distribution_type="FullyReplicated"))))
+    return channels
 
 
 def sdk_request(trainer: Any, plan: JobPlan) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from launcher.config import wire as hyperparams
 from launcher.config.catalog import INSTANCE_TYPES, lookup
 from launcher.config.spec import CHANNEL_RE, JOB_NAME_RE, MAX_RUNTIME_SECONDS, is_s3_uri, parse_s3_uri
 from launcher.errors import SpecError
+from launcher.job import classic_contract
 
 SDK_CHANNELS = ("code", "sm_drivers")  # appended by ModelTrainer, in this order
 MAX_INPUT_CHANNELS = 20
@@ -54,7 +55,7 @@ def _validate_channels(request: dict[str, Any], job_mode: str) -> None:
                                    or not uri.endswith("/")):
             raise SpecError(f"channel {name!r} is FastFile: its URI must be an S3 prefix ending in '/'",
                             f"use {uri.rstrip('/')}/")
-    for reserved in SDK_CHANNELS:
+    for reserved in () if classic_contract.is_classic_request(request) else SDK_CHANNELS:
         if reserved not in seen:
             raise SpecError(f"the request lacks the SDK's {reserved!r} channel")
 
@@ -156,7 +157,10 @@ def validate_request(request: dict[str, Any]) -> None:
     if not 1 <= int(resources.get("VolumeSizeInGB", 0)) <= 16384:
         raise SpecError(f"VolumeSizeInGB {resources.get('VolumeSizeInGB')!r} must be 1-16384")
     _validate_stopping(request)
-    hyperparams.check_limits(request.get("HyperParameters") or {})
+    if classic_contract.is_classic_request(request):  # the toolkit exports them itself: no shell rules
+        classic_contract.check_limits(request.get("HyperParameters") or {})
+    else:
+        hyperparams.check_limits(request.get("HyperParameters") or {})
     environment = request.get("Environment") or {}
     if len(environment) > 100:
         raise SpecError(f"{len(environment)} environment variables; SageMaker accepts at most 100")
