@@ -1,12 +1,19 @@
 """Local-run overhead: `launch train --local` vs the same entrypoint run directly, same env and data.
 
-A tiny job (the reference entrypoint on the bundled digits, 1 epoch, ``--no-spot`` so neither run
-checkpoints). "Directly" means what the launcher's container driver itself runs, without the
-launcher: ``python train.py --key value ...`` in the code directory of a finished local job's
-emulated /opt/ml tree (code, config files and data channels already staged), with the environment
-built by the launcher's own container module (``launcher.backends.local.container``: SM_* variables,
-SM_TRAINING_ENV, argv) for that job. Both are timed as whole processes, spawn to exit, alternating;
-the extra time is launch - direct per pair (median over repeats). Goal: <= 0.5 s extra.
+A tiny job (the reference entrypoint on the bundled digits, 1 epoch, ``--no-spot``; the reference
+entrypoint checkpoints into the job's tree all the same, in both runs). "Directly" means what the
+launcher's container driver itself runs, without the launcher: ``python train.py --key value ...``
+in the code directory of a finished local job's emulated /opt/ml tree (code, config files and data
+channels already staged), with the environment built by the launcher's own container module
+(``launcher.backends.local.container``: SM_* variables, SM_TRAINING_ENV, argv) for that job, and,
+where the job ran with /opt/ml as its own tree, in the same PID + mount namespaces. Both are timed
+as whole processes, spawn to exit, alternating; the extra time is launch - direct per pair (median
+over repeats). Goal: <= 0.5 s extra.
+
+Each host of a local run starts in PID and mount namespaces where /opt/ml is its own tree (or, where
+the machine allows none, with relocated paths: the table's note says which). What that start costs
+is measured on its own: `true` run bare, in a PID namespace, and in PID + mount namespaces with the
+/opt/ml setup on the finished job's tree (the launcher's own wrapper, isolation.py).
 
 Where the launcher's time goes is read off each job's status transitions (job.json):
 staging (Starting -> Training: job dir, packaging, channel hard-links, config files), the training
@@ -37,11 +44,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def direct_command(job_dir: Path, base_env: dict[str, str]) -> tuple[list[str], dict[str, str], Path]:
+def direct_command(job_dir: Path, base_env: dict[str, str]
+                   ) -> tuple[list[str], dict[str, str], Path, str]:
     """argv, env and cwd of the entry script of a finished local job, as the local backend builds
-    them (LocalBackend._commands for one host, one process)."""
+    them (LocalBackend._commands for one host, one process), and how to show it. Where the job ran
+    with /opt/ml as its tree, the direct run does too (the tree's config files name /opt/ml paths:
+    run bare, the script would write to this machine's /opt/ml); its start is timed on its own."""
     from launcher.backends.local import container as ct
     from launcher.backends.local.backend import DEFAULT_REGION
+    from launcher.backends.local.isolation import in_opt_ml_namespace
+    from launcher.backends.local.opt_ml import OPT_ML, OptMlMount
     from launcher.backends.local.options import count_gpus
     from launcher.backends.local.store import JobDir
     from launcher.config.spec import JobSpec
@@ -58,8 +70,31 @@ def direct_command(job_dir: Path, base_env: dict[str, str]) -> tuple[list[str], 
         environment=spec.environment, checkpointing=False, num_gpus=count_gpus(),
         distributed=False, processes_per_host=None, input_mode=spec.compute.input_mode,
     )
-    env = ct.container_environment(layout, cfg, base_env)
-    return ct.entry_command(sys.executable, cfg), env, layout.code_dir
+    argv = ct.entry_command(sys.executable, cfg)
+    shown = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv))
+    if not str(desc.details.get("opt_ml", "")).startswith("each host"):
+        return argv, ct.container_environment(layout, cfg, base_env), layout.code_dir, \
+            f"{shown} (cwd {layout.code_dir.name}/)"
+    view = ct.HostLayout(OPT_ML, host)
+    mount = OptMlMount(layout.root, job_dir / "hosts" / host / "opt-stash")
+    return (in_opt_ml_namespace(argv, mount, view.code_dir), ct.container_environment(view, cfg, base_env),
+            layout.root, f"{shown} (cwd {view.code_dir}, in the job's mount namespace)")
+
+
+def wrapper_commands(job_dir: Path) -> dict[str, list[str]]:
+    """`true` as a host's command starts: bare, in a PID namespace, in PID + mount namespaces."""
+    from launcher.backends.local.isolation import in_opt_ml_namespace, mount_wrapper, namespace_wrapper
+    from launcher.backends.local.opt_ml import OPT_ML, OptMlMount
+    from launcher.backends.local.store import JobDir
+
+    found = {"bare (no namespace)": ["true"]}
+    if (pid := namespace_wrapper()) is not None:
+        found["PID namespace"] = [*pid, "true"]
+    if mount_wrapper() is not None:
+        tree = JobDir(job_dir).host_layout("algo-1").root
+        mount = OptMlMount(tree, job_dir / "hosts" / "algo-1" / "opt-stash")
+        found["PID + mount namespace, /opt/ml set up"] = in_opt_ml_namespace(["true"], mount, OPT_ML)
+    return found
 
 
 def phases(record: dict[str, Any]) -> dict[str, float]:
@@ -91,7 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         _, first = c.timed(launch, env=env, cwd=Path(tmp))
         record = json.loads(first.stdout)
         job_dir = home / "jobs" / record["name"]
-        direct_argv, direct_env, code_dir = direct_command(job_dir, {**env, "PWD": os.getcwd()})
+        direct_argv, direct_env, code_dir, shown = direct_command(job_dir, {**env, "PWD": os.getcwd()})
+        mode = record["details"].get("opt_ml", "?")
+        starts: dict[str, list[float]] = {}
+        for _ in range(max(3, args.repeats * 4)):
+            for name, argv in wrapper_commands(job_dir).items():
+                starts.setdefault(name, []).append(c.timed(argv, env=env, cwd=Path(tmp))[0])
         if not args.quick:
             c.timed(direct_argv, env=direct_env, cwd=code_dir)  # warm-up of the direct path
         times: dict[str, list[float]] = {"launch": [], "direct": []}
@@ -130,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("CLI start and end", "staging", "training process", "artifacts"):
         if name in split:
             table.add("launch, by phase", name, split[name], "s")
-    shown = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(direct_argv))
-    table.notes.append(f"direct run: {shown} (cwd {code_dir.name}/)")
+    for i, (name, values) in enumerate(starts.items()):
+        table.add("a host's start (`true`)", name, values, "s", baseline=i == 0)
+    table.notes.append(f"direct run: {shown}")
+    table.notes.append(f"/opt/ml of the launched runs: {mode}")
     table.notes.append("phases come from job.json transitions (millisecond timestamps); when the paired "
                        "extra is well above the launcher's own time, the training process itself ran "
                        "slower under launch (machine noise, or the launcher's process competing for cores)")

@@ -191,7 +191,7 @@ def test_requirements_are_installed_only_when_present_or_named(cli_env, tmp_path
     rc = main(["train", "--local", "--source-dir", str(src), "--entrypoint", "probe.py",
                "--name", "with-reqs", "--no-spot"], cli_env)
     assert rc == 0, cli_env.err
-    assert "installing requirements.txt" in cli_env.err
+    assert "requirements.txt: nothing to install beyond the launcher's packages" in cli_env.err
     rc = main(["train", "--local", "--source-dir", str(src), "--entrypoint", "probe.py",
                "--name", "missing-reqs", "--requirements", "nope.txt"], cli_env)
     assert rc == 2 and "requirements file nope.txt not found in" in cli_env.err

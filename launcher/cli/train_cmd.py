@@ -12,6 +12,7 @@ from launcher.context import Environment
 
 if TYPE_CHECKING:
     from launcher.backends.base import DryRun, JobDescription, Submission
+    from launcher.backends.local.options import LocalOptions
     from launcher.cli.render.progress import Progress
     from launcher.job.resolve import ResolvedJob
     from launcher.runner import Runner
@@ -43,6 +44,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d.add_argument("--interrupt-seed", type=int, default=0, metavar="S")
     d.add_argument("--verify", action="store_true",
                    help="also run uninterrupted and compare the final models bit for bit")
+    d.add_argument("--relocate-opt-ml", action="store_true",
+                   help="no mount namespace: the job's /opt/ml tree stays under the job directory and "
+                   "only SM_* variables (and SAGEMAKER_BASE_DIR) point there, as on a machine "
+                   "without namespaces")
     p.set_defaults(handler=handle)
 
 
@@ -55,7 +60,8 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
 
     local_only = [flag for flag, given in (("--hosts", args.hosts is not None),
                                            ("--simulate-interruptions", args.simulate_interruptions),
-                                           ("--verify", args.verify)) if given]
+                                           ("--verify", args.verify),
+                                           ("--relocate-opt-ml", args.relocate_opt_ml)) if given]
     if not args.local and local_only:
         raise SpecError(f"{local_only[0]} rehearses locally", "add --local")
     if args.local and args.wait:
@@ -64,11 +70,12 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
     # The script's lines: plain, or above a live progress display once a local job runs.
     screen = JobScreen(env, show_lines=not args.json)
     runner, bars = cli_runner(env, echo=screen.echo, notify=screen.notify)
+    options = _local_options(args)
     try:
         job = runner.resolve(spec, Target.LOCAL if args.local else Target.SAGEMAKER)
         if not args.local:
             _quiet_sdk(args)
-        dryrun = runner.dryrun(job)
+        dryrun = runner.dryrun(job, options)
         for warning in dryrun.warnings:
             from rich.markup import escape
 
@@ -82,7 +89,7 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
             stop_on_sigterm()
             _notify(env, f"job {job.name} (local) → {env.jobs_dir / job.name}")
             screen.watch(job_progress(job))
-        submission = runner.submit(dryrun)
+        submission = runner.submit(dryrun, options)
     finally:
         screen.close()
         for bar in bars:
@@ -90,6 +97,17 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
     if job.local:
         return _report(env, submission.job, as_json=args.json)
     return _cloud_submitted(args, env, runner, job, submission)
+
+
+def _local_options(args: argparse.Namespace, **given: Any) -> LocalOptions | None:
+    """Options of a local run when a flag sets one (None: the runner's defaults)."""
+    if args.relocate_opt_ml:
+        given["mount_namespace"] = False
+    if not given:
+        return None
+    from launcher.backends.local.options import LocalOptions
+
+    return LocalOptions(**given)
 
 
 def job_progress(job: ResolvedJob) -> Progress:
@@ -172,7 +190,7 @@ def drill_window(runner: Runner, job: ResolvedJob) -> tuple[float, float] | None
 
 def _drill(args: argparse.Namespace, env: Environment, runner: Runner, job: ResolvedJob) -> int:
     """`--simulate-interruptions K [--verify]`: the preemption drill, then its report."""
-    from launcher.backends.local.options import Interrupter, LocalOptions
+    from launcher.backends.local.options import Interrupter
     from launcher.cli.render.console import console, emit_json
     from launcher.cli.render.summary import render_summary
     from launcher.drill.run import run_drill_job
@@ -182,7 +200,7 @@ def _drill(args: argparse.Namespace, env: Environment, runner: Runner, job: Reso
     def submit(name: str, interrupter: Interrupter | None, k: int) -> JobDescription:
         attempt = runner.rename(job, name)
         _notify(env, f"job {name} (local{', drill' if k else ', uninterrupted reference'})")
-        options = LocalOptions(interrupter=interrupter, max_interruptions=k)
+        options = _local_options(args, interrupter=interrupter, max_interruptions=k)
         return runner.submit(runner.dryrun(attempt, options), options).job
 
     window = None if args.verify else drill_window(runner, job)

@@ -9,14 +9,18 @@ Capabilities:
 - checkpoint sync with a local directory or S3 standing in for the checkpoint S3 URI;
 - torchrun with N processes per host and M emulated hosts rendezvousing on 127.0.0.1;
 - spot-interruption drills: SIGKILL the process tree, restart under the same name.
-Not emulated: Pipe mode (refused), FastFile streaming (staged as File), EFA, absolute /opt/ml paths.
+- /opt/ml is each host's own tree in a private mount namespace where the machine allows it; elsewhere
+  (or with --relocate-opt-ml) paths are relocated under the job directory and the run says so;
+- the script's environment is built (an allowlist of host variables, host_env.py), not inherited;
+- one line about the container at the start; the differences go into the record (`describe`), and
+  warnings (an empty model directory, a touched host /opt/ml) at the end.
+Not emulated: Pipe mode (refused), FastFile streaming (staged as File), EFA.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,17 +39,22 @@ from launcher.backends.base import (
 from launcher.backends.local import container as ct
 from launcher.backends.local.artifacts import publish_artifacts
 from launcher.backends.local.checkpoint_sync import CheckpointMirror
+from launcher.backends.local.checks import Snapshot, empty_model_warning, host_opt_ml_warning, snapshot
 from launcher.backends.local.commands import LAUNCHER_EXITED, LocalJobs, settle
 from launcher.backends.local.credentials import apply_policy, assume_role, describe_policy
-from launcher.backends.local.deviations import deviations
+from launcher.backends.local.deviations import deviations, mode_line, planned_image
 from launcher.backends.local.failures import failure_reason, last_traceback
-from launcher.backends.local.isolation import owned, runner_token
+from launcher.backends.local.host_env import host_environment
+from launcher.backends.local.isolation import Isolation, isolation, runner_token
+from launcher.backends.local.opt_ml import OPT_ML, OptMlMount
 from launcher.backends.local.options import Interrupter, LocalOptions, free_port
 from launcher.backends.local.process import HostCommand, ProcessGroup
+from launcher.backends.local.requirements_env import EnvPlan, RequirementsEnvs, cache_root
 from launcher.backends.local.store import JobDir, JobStore, record_details
 from launcher.backends.s3_transfer import download_prefix
 from launcher.config.spec import JobSpec, is_s3_uri
 from launcher.errors import SpecError
+from launcher.job import classic_contract
 from launcher.job.metrics import MetricParser
 from launcher.job.packaging import package_source, safe_extract
 from launcher.job.resolve import ResolvedJob
@@ -88,6 +97,9 @@ class LocalBackend:
         self.options = options or LocalOptions()
         self.progress = progress  # (label, bytes done, bytes total) of S3 channel downloads
         self.jobs = LocalJobs(self.store, self.s3)
+        self._iso: Isolation | None = None  # decided once, on first use
+        self._host_opt_ml: Snapshot | None = None  # the machine's /opt/ml before a relocated run
+        self._job_python: dict[str, str] = {}  # job name → its requirements' environment's python
 
     # -- the job verbs (they work from the job directories alone, in any process) -----------------
 
@@ -122,6 +134,20 @@ class LocalBackend:
                 self._s3 = self._s3_factory()
         return self._s3
 
+    def isolation(self) -> Isolation:
+        """Namespaces for this backend's runs: its options, then the environment's switches
+        (LAUNCHER_PID_NAMESPACE=0: sessions only; LAUNCHER_MOUNT_NAMESPACE=0: relocated paths)."""
+        if self._iso is None:
+            pid = False if self.environ.get("LAUNCHER_PID_NAMESPACE") == "0" else self.options.pid_namespace
+            mount = (False if self.environ.get("LAUNCHER_MOUNT_NAMESPACE") == "0"
+                     else self.options.mount_namespace)
+            self._iso = isolation(pid, mount, self.store.root)
+        return self._iso
+
+    def _view(self, layout: ct.HostLayout) -> ct.HostLayout:
+        """The host's tree as its script sees it: /opt/ml in a mount namespace, else where it is."""
+        return ct.HostLayout(OPT_ML, layout.host) if self.isolation().opt_ml else layout
+
     def _transition(self, job: JobDir, desc: JobDescription, status: str, message: str = "") -> None:
         desc.transitions.append(Transition(status, now_iso(), message))
         desc.secondary_status = status
@@ -135,16 +161,23 @@ class LocalBackend:
         spec = job.spec
         region = spec.aws.region or self.environ.get("AWS_REGION") or DEFAULT_REGION
         hosts = list(job.hosts)
+        instance_type = job.instance_type or NOMINAL_INSTANCE_TYPE
+        hyperparameters = job.hyperparameters
+        if job.contract == "classic":  # + the SDK v2's reserved ones; the code named as its local mode does
+            reserved = classic_contract.framework_hyperparameters(
+                program=job.entrypoint, submit_directory=f"file://{job.source_dir}", region=region,
+                job_name=job.name, torch_distributed=job.torchrun, instance_type=instance_type)
+            hyperparameters = {**hyperparameters, **classic_contract.encode({}, reserved)}
         return {
             host: ct.ContainerConfig(
                 job_name=job.name, region=region,
-                instance_type=job.instance_type or NOMINAL_INSTANCE_TYPE,
+                instance_type=instance_type,
                 hosts=hosts, current_host=host, channels=[c.name for c in job.channels],
-                hyperparameters=job.hyperparameters, entry_script=job.entrypoint,
+                hyperparameters=hyperparameters, entry_script=job.entrypoint,
                 environment=spec.environment, checkpointing=job.checkpointing,
                 num_gpus=job.gpus_per_host, distributed=job.torchrun,
                 processes_per_host=job.processes_per_host if job.torchrun else None,
-                input_mode=spec.compute.input_mode,
+                input_mode=spec.compute.input_mode, contract=job.contract,
             )
             for host in hosts
         }
@@ -157,28 +190,43 @@ class LocalBackend:
             raise SpecError(f"--output {spec.output} is a file", "name a directory or an s3:// URI")
         configs = self._containers(job)
         jobdir = JobDir(self.store.root / job.name)
+        requirements = self._requirements_plan(job)
+        if requirements is not None and requirements.existing is not None:
+            self._job_python[job.name] = str(requirements.existing / "bin" / "python")
         commands = self._commands(job, jobdir, configs, port=0)
+        iso = self.isolation()
+        first = configs[commands[0].host]
         request = {
             "job_name": job.name,
             "job_dir": str(jobdir.path),
+            "opt_ml": ("each host's tree (mount namespace)" if iso.opt_ml else f"relocated "
+                       f"({iso.relocated_because}): {jobdir.path / 'hosts' / '<host>' / 'opt' / 'ml'}"),
             "hosts": {
                 c.host: {"argv": c.argv, "cwd": str(c.cwd),
                          "environment": {k: v for k, v in c.env.items()
                                          if k.startswith(("SM_", "TRAINING_JOB_")) or
-                                         k in spec.environment or k in ("OMP_NUM_THREADS",)}}
+                                         k in spec.environment or
+                                         k in ("OMP_NUM_THREADS", "SAGEMAKER_BASE_DIR")}}
                 for c in commands
             },
-            "deviations": [d.__dict__ for d in deviations(configs[commands[0].host],
-                                                              jobdir.host_layout(commands[0].host))],
+            "deviations": [d.__dict__ for d in deviations(
+                first, iso, jobdir.host_layout(first.current_host).root, python=self.options.python,
+                image=planned_image(spec.compute, first.region, job.instance_type))],
         }
         actions = [f"create the job directory {jobdir.path}",
-                   f"package {job.source_dir} and extract it into each host's /opt/ml/input/data/code"]
+                   f"package {job.source_dir} and extract it into each host's "
+                   f"{'/opt/ml/code' if job.contract == 'classic' else '/opt/ml/input/data/code'}"]
         actions += [f"stage channel {c.name!r} from {c.location}" for c in job.channels]
-        if job.requirements:
-            actions.append(f"pip install -r {job.requirements} into {self.options.python}")
+        if requirements is not None:
+            actions += requirements.dryrun_lines()
+        elif not spec.install_requirements and \
+                (job.source_dir / (spec.requirements or "requirements.txt")).is_file():
+            actions.append(f"install nothing from {spec.requirements or 'requirements.txt'} "
+                           f"(--no-requirements): the job runs {self.options.python}")
         actions.append(f"run {len(commands)} host{'s' if len(commands) > 1 else ''} "
                        f"× {job.processes_per_host} process{'es' if job.processes_per_host > 1 else ''}")
-        return DryRun(job=job, backend=self.name, request=request, actions=actions, payload=configs)
+        return DryRun(job=job, backend=self.name, request=request, actions=actions, payload=configs,
+                      warnings=list(job.warnings))
 
     def schedule(self, dryrun: DryRun) -> Submission:
         """Run the job in the foreground; returns its final description."""
@@ -216,19 +264,20 @@ class LocalBackend:
                              "checkpointing": resolved.checkpointing,
                              "hyperparameters": dict(resolved.hyperparameters),
                              "credentials": describe_policy(policy, spec.aws.role),
-                             "environment_left_out": apply_policy(self.environ, policy,
-                                                                  spec.environment)[1],
+                             "environment_left_out": self._left_out(spec),
                              **record_details(resolved, job, self.options.python)})
         self._transition(job, desc, "Starting")
-        if owned(["true"], self.options.pid_namespace)[1]:
-            desc.details["processes"] = "a PID namespace per host"
-        else:
-            desc.details["processes"] = "a session per host"
-            self.notify("no PID namespace here: a child process that calls setsid can outlive a stop")
+        iso = self.isolation()
+        desc.details["processes"] = "a PID namespace per host" if iso.pid_namespace else "a session per host"
         first = job.host_layout(hosts[0])
-        desc.deviations = deviations(configs[hosts[0]], first)
-        for d in desc.deviations:
-            self.notify(f"deviation: {d.aspect}: real {d.real}; here {d.local}")
+        desc.details["opt_ml"] = ("each host's own tree (a mount namespace per host)" if iso.opt_ml
+                                  else f"relocated to the job directory ({iso.relocated_because})")
+        desc.deviations = deviations(
+            configs[hosts[0]], iso, first.root, python=self.options.python,
+            image=planned_image(spec.compute, configs[hosts[0]].region, resolved.instance_type))
+        self.notify(mode_line(iso, first.root, job_name))
+        # A relocated script can still write the machine's own /opt/ml: compare it after the run.
+        self._host_opt_ml = None if iso.opt_ml else snapshot()
         job.save(desc)
         try:
             self._stage(resolved, job, configs, desc)
@@ -242,18 +291,28 @@ class LocalBackend:
             self._finish(job, desc, JobStatus.FAILED, "Failed", f"launcher error: {e}")
             raise
 
+    def _left_out(self, spec: JobSpec) -> list[str]:
+        """Names of the caller's variables the script does not get (never their values)."""
+        base, left_out = host_environment(self.environ, spec.environment)
+        _, by_policy = apply_policy(base, spec.aws.local_credentials, spec.environment)
+        return sorted({*left_out, *by_policy})
+
     def _stage(self, resolved: ResolvedJob, job: JobDir, configs: dict[str, ct.ContainerConfig],
                desc: JobDescription) -> None:
         self._transition(job, desc, "Downloading", "staging code and data")
-        package = package_source(resolved.source_dir, job.path / "staging", resolved.spec.include_files)
+        package = package_source(resolved.source_dir, job.path / "staging", resolved.spec.include_files,
+                                 dependencies=resolved.dependencies)
         if line := package.exclusions_line():
             self.notify(line)
         desc.details["code_sha256"] = package.sha256
         for host in configs:
             layout = job.host_layout(host)
-            layout.create()
-            safe_extract(package.path, layout.code_dir)
-            ct.write_config_files(layout, configs[host])
+            layout.create(classic=configs[host].classic)
+            code_dir = ct.code_dir(layout, configs[host])
+            safe_extract(package.path, code_dir)
+            if configs[host].classic and not resolved.entrypoint.endswith(".py"):
+                (code_dir / resolved.entrypoint).chmod(0o777)  # the toolkit's install step does so
+            ct.write_config_files(layout, configs[host], view=self._view(layout))
             for channel in resolved.channels:
                 dest = layout.channel_dir(channel.name)
                 if channel.local_path is None:
@@ -265,16 +324,42 @@ class LocalBackend:
                     size = ct.stage_local_channel(channel.local_path, dest)
                 log.info("channel %s on %s: %d bytes", channel.name, host, size)
         if resolved.requirements:
-            self._install_requirements(resolved.requirements, job.host_layout(next(iter(configs))).code_dir)
+            first = next(iter(configs))
+            self._job_python[job.name] = self._install_requirements(
+                resolved, job, ct.code_dir(job.host_layout(first), configs[first]), desc)
 
-    def _install_requirements(self, name: str, code_dir: Path) -> None:
-        self.notify(f"installing {name} into {self.options.python} (the container would pip install it)")
-        proc = subprocess.run([self.options.python, "-m", "pip", "install", "-q", "-r", name],
-                              cwd=code_dir, capture_output=True, text=True)
-        if proc.returncode != 0:
-            lines = [x for x in proc.stderr.splitlines() if x.strip()] or ["(no output)"]
-            raise SpecError(f"pip install -r {name} failed: {lines[-1].strip()}",
-                            f"run `{self.options.python} -m pip install -r {name}` to see why")
+    def _requirements_envs(self) -> RequirementsEnvs:
+        return RequirementsEnvs(cache_root(self.environ, self.store.root), self.options.python,
+                                self.environ)
+
+    def _requirements_plan(self, job: ResolvedJob) -> EnvPlan | None:
+        if not job.requirements:
+            return None
+        return self._requirements_envs().plan(job.source_dir, job.requirements)
+
+    def _install_requirements(self, resolved: ResolvedJob, job: JobDir, code_dir: Path,
+                              desc: JobDescription) -> str:
+        """Install the job's requirements into their cached environment (requirements_env.py), never
+        into the launcher's; returns the job's interpreter."""
+        assert resolved.requirements
+        envs = self._requirements_envs()
+        plan = envs.plan(code_dir, resolved.requirements)
+        for line in plan.plan.skipped:
+            self.notify(f"warning: {line}")
+        for line in plan.plan.notes:
+            self.notify(line)
+        if not plan.needed:
+            self.notify(f"{resolved.requirements}: nothing to install beyond the launcher's packages")
+            desc.details.update(plan.details(None))
+            return self.options.python
+        if plan.plan.skipped:  # recorded even if the install fails
+            desc.details["requirements_skipped"] = list(plan.plan.skipped)
+        prepared = envs.prepare(plan, job.path / "requirements", code_dir, self.notify)
+        desc.details.pop("requirements_skipped", None)
+        desc.details.update(plan.details(prepared),
+                            image=f"this machine's Python with {resolved.requirements}: {prepared.python}")
+        job.save(desc)
+        return prepared.python
 
     # -- training ---------------------------------------------------------------------------------
 
@@ -282,19 +367,24 @@ class LocalBackend:
                   port: int | None = None) -> list[HostCommand]:
         port = free_port() if port is None else port
         hosts, nproc = list(configs), resolved.processes_per_host
+        base, _ = host_environment(self.environ, resolved.spec.environment)
         commands = []
         for rank, host in enumerate(ct.sorted_hosts(hosts)):
             layout = job.host_layout(host)
+            view = self._view(layout)  # the paths the script sees; staging writes through `layout`
             cfg = configs[host]
-            env = ct.container_environment(layout, cfg, self.environ)
+            env = ct.container_environment(view, cfg, base)
             env, _ = apply_policy(env, resolved.spec.aws.local_credentials, resolved.spec.environment,
                                   self._role_env)
+            if view is layout:  # relocated: the training toolkit finds the tree by this variable
+                env["SAGEMAKER_BASE_DIR"] = str(layout.root)
             # The job's interpreter first on PATH: `.sh` entrypoints and what the script spawns run
-            # `python` of the launcher's environment, activated or not.
-            bin_dir = str(Path(self.options.python).parent)
+            # `python` of the job's environment (its requirements', else the launcher's), activated or not.
+            python = self._job_python.get(job.name, self.options.python)
+            bin_dir = str(Path(python).parent)
             env["PATH"] = os.pathsep.join([bin_dir, *(p for p in env.get("PATH", "").split(os.pathsep)
                                                       if p and p != bin_dir)])
-            argv = ct.entry_command(self.options.python, cfg)
+            argv = ct.entry_command(python, cfg)
             if cfg.distributed:
                 env.update({"NCCL_SOCKET_IFNAME": "lo", "NCCL_PROTO": "simple"})
                 if "OMP_NUM_THREADS" not in env:  # the user's, from the shell or --env, wins
@@ -304,14 +394,16 @@ class LocalBackend:
                     env["OMP_NUM_THREADS"] = str(max(1, share))
                 # Local rendezvous on loopback (real multi-host: algo-1:7777; single host: torchrun's
                 # default 127.0.0.1:29500, replaced by a free port so parallel jobs do not collide).
-                argv = [self.options.python, "-m", "torch.distributed.run",
+                argv = [python, "-m", "torch.distributed.run",
                         f"--nnodes={len(hosts)}", f"--nproc_per_node={nproc}",
                         "--master_addr=127.0.0.1", f"--master_port={port}",
                         f"--node_rank={rank}", *argv[1:]]
             if len(hosts) > 1 and "CUDA_VISIBLE_DEVICES" not in env and cfg.num_gpus:
                 share = cfg.num_gpus  # this host's slice of the machine's GPUs ("" hides them all)
                 env["CUDA_VISIBLE_DEVICES"] = ",".join(str(rank * share + i) for i in range(share))
-            commands.append(HostCommand(host, argv, layout.code_dir, env, job.log_path(host)))
+            mount = (OptMlMount(layout.root, job.path / "hosts" / host / "opt-stash", tuple(hosts))
+                     if view is not layout else None)
+            commands.append(HostCommand(host, argv, ct.code_dir(view, cfg), env, job.log_path(host), mount))
         return commands
 
     def _train_and_finish(self, resolved: ResolvedJob, job: JobDir,
@@ -390,7 +482,7 @@ class LocalBackend:
             layout.failure_file.unlink(missing_ok=True)
         if job.stop_request.exists():  # stopped while staging or between attempts
             return [], "stop"
-        group = ProcessGroup(on_line, pid_namespace=self.options.pid_namespace)
+        group = ProcessGroup(on_line, pid_namespace=self.isolation().pid_namespace)
         t0 = time.monotonic()
         group.start(self._commands(resolved, job, configs))
         job.pid_path.write_text("\n".join(str(p) for p in group.pids))
@@ -435,6 +527,9 @@ class LocalBackend:
                 hosts: list[str] | None = None, started: float | None = None) -> JobDescription:
         if started is not None:
             desc.training_seconds = int(round(time.monotonic() - started))  # nothing is billed here
+        warnings = self._warnings(job, status, hosts) if spec is not None and hosts is not None else []
+        if warnings:  # recorded for `describe`, said last
+            desc.details["warnings"] = warnings
         if spec is not None and hosts is not None:
             self._transition(job, desc, "Uploading", "model.tar.gz and output.tar.gz")
             output = spec.output or str(self.store.root)
@@ -449,4 +544,18 @@ class LocalBackend:
         desc.ended = now_iso()
         job.runner_pid_path.unlink(missing_ok=True)
         self._transition(job, desc, secondary, reason or "")
+        for w in warnings:
+            self.notify(f"warning: {w}")
         return desc
+
+    def _warnings(self, job: JobDir, status: JobStatus, hosts: list[str]) -> list[str]:
+        """What a finished run must not pass over in silence (checks.py)."""
+        found = []
+        if status is JobStatus.COMPLETED and (
+                empty := empty_model_warning([job.host_layout(h).model_dir for h in hosts])):
+            found.append(empty)
+        if self._host_opt_ml is not None and (
+                touched := host_opt_ml_warning(self._host_opt_ml, snapshot())):
+            found.append(touched)
+        return found
+

@@ -30,6 +30,9 @@ class LocalOptions:
     max_interruptions: int = 0
     python: str = field(default_factory=lambda: sys.executable)
     pid_namespace: bool | None = None  # None: where available; False: sessions only (the fallback)
+    # None: /opt/ml is each host's own tree (a mount namespace) where available; False: relocated
+    # paths under the job directory (the fallback: --relocate-opt-ml, LAUNCHER_MOUNT_NAMESPACE=0).
+    mount_namespace: bool | None = None
 
 
 def count_gpus() -> int:

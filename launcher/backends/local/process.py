@@ -1,7 +1,8 @@
 """Running the entry script of each emulated host as a process group, streaming its output by lines.
 
 Each host's process starts in a new session and, where the machine allows it, in a PID namespace of
-its own (isolation.py), so the whole tree (torchrun, its workers, a child that called `setsid`) is
+its own (isolation.py) and, when its command says so, a mount namespace where /opt/ml is its own
+tree (opt_ml.py), so the whole tree (torchrun, its workers, a child that called `setsid`) is
 killed at once, as a spot reclaim or a stop would, and dies with the launcher. Output is merged
 stdout+stderr split on newlines and kept as written (indentation included: CloudWatch strips it,
 a local log need not).
@@ -19,7 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from launcher.backends.local.isolation import owned
+from launcher.backends.local.isolation import in_opt_ml_namespace, owned
+from launcher.backends.local.opt_ml import OptMlMount
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ class HostCommand:
     cwd: Path
     env: Mapping[str, str]
     log_path: Path
+    opt_ml: OptMlMount | None = None  # set: run where /opt/ml is this tree, `cwd` a path in there
 
 
 @dataclass
@@ -61,9 +64,12 @@ class ProcessGroup:
     def start(self, commands: Sequence[HostCommand]) -> None:
         for cmd in commands:
             cmd.log_path.parent.mkdir(parents=True, exist_ok=True)
-            argv, _ = owned(cmd.argv, self.pid_namespace)
+            if cmd.opt_ml is not None:  # the setup script changes to cmd.cwd once it exists
+                argv, cwd = in_opt_ml_namespace(cmd.argv, cmd.opt_ml, cmd.cwd), cmd.opt_ml.tree
+            else:
+                (argv, _), cwd = owned(cmd.argv, self.pid_namespace), cmd.cwd
             proc = subprocess.Popen(
-                argv, cwd=cmd.cwd, env=dict(cmd.env), stdin=subprocess.DEVNULL,
+                argv, cwd=cwd, env=dict(cmd.env), stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
             )
             reader = threading.Thread(target=self._pump, args=(cmd, proc), daemon=True,

@@ -17,15 +17,18 @@ from launcher.context import Environment
 # Details shown by the summary or below under their own labels, or not meant for people.
 _SHOWN = {"entrypoint", "source_dir", "code_sha256", "image", "hyperparameters", "channels",
           "output_path", "checkpoint_s3_uri", "cost", "last_traceback", "metric_definitions",
-          "downloaded", "console", "total_steps", "steps_per_epoch", "epochs", "global_batch_size"}
+          "downloaded", "console", "total_steps", "steps_per_epoch", "epochs", "global_batch_size",
+          "warnings", "environment_left_out"}
 _LABELS = {"job_dir": "job dir", "processes_per_host": "processes/host", "input_mode": "input mode",
            "max_runtime_seconds": "max run (s)", "max_wait_seconds": "max wait (s)",
-           "log_group": "log group", "log_stream_prefix": "log streams"}
+           "log_group": "log group", "log_stream_prefix": "log streams", "opt_ml": "/opt/ml"}
 
 
 def describe_rows(desc: JobDescription) -> Rows:
     rows = summary_rows(desc)
     d = desc.details
+    for warning in d.get("warnings") or []:  # a local run's (backends/local/checks.py)
+        rows.add("warning", str(warning))
     channels = dict(d.get("channels") or {})
     code = channels.pop("code", None)
     channels.pop("sm_drivers", None)  # the SDK's driver files, the same for every job
@@ -57,6 +60,10 @@ def describe_rows(desc: JobDescription) -> Rows:
         if key not in _SHOWN and value not in (None, "", {}, []):
             text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
             rows.add(_LABELS.get(key, key.replace("_", " ")), text)
+    if left_out := d.get("environment_left_out"):
+        names = [str(n) for n in left_out]
+        rows.add("env left out", f"{len(names)} of the caller's variables (names only; pass one "
+                 f"with --env): {', '.join(names)}")
     if desc.deviations:
         rows.add("deviations", f"{len(desc.deviations)} from a real SageMaker container:")
         for dev in desc.deviations:

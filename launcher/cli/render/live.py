@@ -65,11 +65,16 @@ class JobScreen:
             self.pipe_closed = True
 
     def notify(self, message: str) -> None:
+        """A backend's note (plain text, never markup); a `warning: ` one stands out."""
+        from rich.markup import escape
+
+        text = escape(message)
+        if message.startswith("warning: "):
+            text = "[yellow]warning:[/] " + escape(message.removeprefix("warning: "))
         if self._live is not None:
-            self._live.console.print(f"[dim]launch:[/] {message}", markup=True, highlight=False)
+            self._live.console.print(f"[dim]launch:[/] {text}", markup=True, highlight=False)
             return
-        console(self.env, stderr=True).print(f"[dim]launch:[/] {message}", markup=True,
-                                             highlight=False)
+        console(self.env, stderr=True).print(f"[dim]launch:[/] {text}", markup=True, highlight=False)
 
     def _start(self) -> Any:
         # Started on the first line, not on `watch`: transfer bars of the staging are gone by then.
