@@ -1,0 +1,1 @@
+"""Real, unmodified public Script Mode scripts (each under <name>/src) and the data they read."""

@@ -1,0 +1,3 @@
+"""A dummy Python module to check importing local files works OK"""
+
+DUMMY_CONSTANT = 1
