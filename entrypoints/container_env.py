@@ -100,9 +100,19 @@ def checkpoint_dir(environ: Mapping[str, str], opt_ml: Path = OPT_ML) -> Path | 
         if not isinstance(config, dict):
             raise ContainerError(f"{config_file} is not a JSON object")
         local_path = config.get("LocalPath") or str(opt_ml / "checkpoints")
-        return Path(str(local_path))
+        return _per_trial(Path(str(local_path)), environ)
     default = opt_ml / "checkpoints"
-    return default if default.is_dir() else None
+    return _per_trial(default, environ) if default.is_dir() else None
+
+
+def _per_trial(directory: Path, environ: Mapping[str, str]) -> Path:
+    """A tuning job's trials share one checkpoint prefix (the launcher sets LAUNCHER_TUNING_JOB in
+    each): a trial keeps its checkpoints under its own job name, stable across spot restarts, so it
+    never resumes from another trial's."""
+    trial = environ.get("TRAINING_JOB_NAME", "")
+    if environ.get("LAUNCHER_TUNING_JOB") and trial and "/" not in trial and trial not in (".", ".."):
+        return directory / trial
+    return directory
 
 
 def failure_file(environ: Mapping[str, str], opt_ml: Path = OPT_ML) -> Path | None:

@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
     {"launcher.backends", "launcher.infra"},
     {"launcher.drill"},
     {"launcher.runner"},
+    {"launcher.tune"},
     {"launcher.cli"},
 ]
 

@@ -1,14 +1,16 @@
 """Job commands, alike for local and cloud jobs: status, logs, stop, list, describe, download.
 
 A name that has a local job record is a local job; any other name is looked up on SageMaker.
-`--local` / `--cloud` force one side.
+`--local` / `--cloud` force one side. Tuning jobs answer `status`, `describe`, `stop` and `list`
+too: a local one by its directory's `tuning.json`, a cloud one when no training job has the name.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from launcher.context import Environment
 
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
     from launcher.backends.base import Backend, JobDescription
     from launcher.cli.render.progress import Progress
     from launcher.config.spec import Aws
+    from launcher.job.tuning import TuningDescription
 
 
 def add_job_options(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
@@ -37,6 +40,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("describe", help="everything known about a job")
     p.add_argument("job")
+    p.add_argument("--plot", type=Path, metavar="FILE.png",
+                   help="tuning jobs: draw the objective per trial and against each tuned hyperparameter")
     add_job_options(p)
     p.set_defaults(handler=describe)
 
@@ -94,12 +99,126 @@ def _say_which(args: argparse.Namespace, env: Environment) -> None:
                          f"name (`launch {args.command} {args.job} --cloud` shows it)\n")
 
 
+# -- tuning jobs ----------------------------------------------------------------------------------
+
+
+def _sagemaker_client(args: argparse.Namespace, env: Environment) -> tuple[Any, str | None]:
+    from launcher.aws import client, make_session
+
+    aws = _aws(args, env)
+    session = make_session(aws.region, aws.profile)
+    return client(session, "sagemaker"), session.region_name
+
+
+def local_tuning(args: argparse.Namespace, env: Environment) -> bool:
+    from launcher.tune.jobs import is_local_tuning
+
+    return args.where != "cloud" and is_local_tuning(env.jobs_dir, args.job)
+
+
+def tuning_job(args: argparse.Namespace, env: Environment, action: Callable[[], Any]) -> Any:
+    """`action()` on a training job; a tuning job of that name instead when there is one: local
+    first, and in the cloud when no training job has the name. Returns a TuningDescription for a
+    tuning job, else what `action` returned."""
+    from launcher.errors import JobNotFoundError
+    from launcher.tune import jobs
+
+    if local_tuning(args, env):
+        return jobs.describe_local(env.jobs_dir, args.job)
+    try:
+        return action()
+    except JobNotFoundError:
+        if args.where == "local" or is_local_job(args, env):
+            raise
+        sm, region = _sagemaker_client(args, env)
+        try:
+            return jobs.describe_cloud(sm, args.job, region)
+        except JobNotFoundError:
+            pass
+        raise
+
+
+def is_local_job(args: argparse.Namespace, env: Environment) -> bool:
+    from launcher.backends.local.store import JobStore
+
+    return args.where != "cloud" and JobStore(env.jobs_dir).exists(args.job)
+
+
+def _is_tuning(value: Any) -> bool:
+    from launcher.job.tuning import TuningDescription
+
+    return isinstance(value, TuningDescription)
+
+
+def _tuning_status(args: argparse.Namespace, env: Environment, desc: TuningDescription) -> int:
+    from launcher.cli.render.console import emit_json
+    from launcher.cli.render.tuning import render_status
+
+    if args.json:
+        best = desc.best()
+        emit_json(env, {"name": desc.name, "backend": desc.backend, "kind": "tuning", "status": desc.status,
+                        "objective": desc.objective, "direction": desc.direction,
+                        "trials": desc.counts(), "max_trials": desc.max_trials,
+                        "best": None if best is None else best.__dict__,
+                        "running": [t.name for t in desc.trials if t.status == "InProgress"],
+                        "failure_reason": desc.failure_reason})
+    else:
+        render_status(env, desc)
+    return 0
+
+
+def _tuning_describe(args: argparse.Namespace, env: Environment, desc: TuningDescription) -> int:
+    from launcher.cli.render.console import emit_json
+    from launcher.cli.render.tuning import plot_tuning, render_tuning
+
+    plot = None
+    if args.plot is not None:
+        plot = plot_tuning(desc, args.plot if args.plot.is_absolute() else env.cwd / args.plot)
+    if args.json:
+        best = desc.best()
+        emit_json(env, {**desc.to_dict(), "kind": "tuning", "best": None if best is None else best.__dict__,
+                        "plot": None if plot is None else str(plot)})
+        return 0
+    render_tuning(env, desc)
+    if plot is not None:
+        env.stderr.write(f"figure written to {plot}\n")
+    return 0
+
+
+def _list_tuning(args: argparse.Namespace, env: Environment,
+                 wanted: str | None) -> tuple[list[Any], list[str]]:
+    """Tuning jobs as rows of `launch list`, and notes on what could not be listed."""
+    from launcher.cli.render.tuning import tuning_as_job_row
+    from launcher.errors import LauncherError
+    from launcher.tune import jobs
+
+    rows: list[Any] = []
+    notes: list[str] = []
+    if args.where in (None, "local"):
+        rows += [tuning_as_job_row(d) for d in jobs.list_local(env.jobs_dir, wanted, args.limit)]
+    if args.where in (None, "cloud"):
+        try:
+            sm, region = _sagemaker_client(args, env)
+            rows += [tuning_as_job_row(d) for d in jobs.list_cloud(sm, wanted, args.limit, region)]
+        except LauncherError as e:
+            if args.where == "cloud":
+                raise
+            notes.append(f"cloud tuning jobs not listed: {e.message}")
+    return rows, notes
+
+
+# -- training jobs --------------------------------------------------------------------------------
+
+
 def status(args: argparse.Namespace, env: Environment) -> int:
     from launcher.cli.render.console import console, emit_json
     from launcher.cli.render.progress import COUNTERS, progress_text
 
+    found = tuning_job(args, env, lambda: backend_for(args, env, args.job).describe(args.job))
+    if _is_tuning(found):
+        return _tuning_status(args, env, found)
     backend = backend_for(args, env, args.job)
-    desc = backend.describe(args.job)
+    desc = found
     progress, now = running_progress(backend, desc)
     _say_which(args, env)
     if args.json:
@@ -173,7 +292,15 @@ def describe(args: argparse.Namespace, env: Environment) -> int:
     from launcher.cli.render.console import emit_json
     from launcher.cli.render.describe import render_description
 
-    desc = backend_for(args, env, args.job).describe(args.job)
+    found = tuning_job(args, env, lambda: backend_for(args, env, args.job).describe(args.job))
+    if _is_tuning(found):
+        return _tuning_describe(args, env, found)
+    if args.plot is not None:
+        from launcher.errors import SpecError
+
+        raise SpecError("describe --plot draws tuning jobs", f"`launch metrics {args.job} --plot "
+                        "FILE.png` draws a training job's curves")
+    desc = found
     _say_which(args, env)
     if args.json:
         emit_json(env, desc.to_dict())
@@ -215,8 +342,18 @@ def logs(args: argparse.Namespace, env: Environment) -> int:
 
 def stop(args: argparse.Namespace, env: Environment) -> int:
     from launcher.cli.render.console import emit_json
+    from launcher.tune import jobs
 
-    desc = backend_for(args, env, args.job).stop(args.job)
+    if local_tuning(args, env):
+        desc: Any = jobs.stop_local(env.jobs_dir, args.job)
+    else:
+        # Stop first: a describe before it would settle a job whose runner died as Failed.
+        found = tuning_job(args, env, lambda: backend_for(args, env, args.job).stop(args.job))
+        if _is_tuning(found):
+            sm, _region = _sagemaker_client(args, env)
+            desc = jobs.stop_cloud(sm, args.job)
+        else:
+            desc = found
     if args.json:
         emit_json(env, {"name": desc.name, "status": str(desc.status)})
     else:
@@ -244,6 +381,9 @@ def list_jobs(args: argparse.Namespace, env: Environment) -> int:
             if args.where == "cloud":
                 raise
             notes.append(f"cloud jobs not listed: {e.message}")
+    tuning_rows, tuning_notes = _list_tuning(args, env, args.status)
+    jobs += tuning_rows
+    notes += tuning_notes
     jobs.sort(key=lambda d: d.created or "", reverse=True)
     jobs = jobs[: args.limit]
     if args.json:

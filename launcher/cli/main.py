@@ -16,12 +16,13 @@ from launcher.cli import (
     plan_cmd,
     prune_cmd,
     train_cmd,
+    tune_cmd,
 )
 from launcher.context import Environment
 from launcher.errors import ExitStatus, LauncherError
 
 # Each module adds its sub-commands; every parser sets `handler(args, env) -> int`.
-COMMAND_MODULES = (train_cmd, plan_cmd, jobs_cmd, metrics_cmd, prune_cmd, config_cmd, infra_cmd)
+COMMAND_MODULES = (train_cmd, tune_cmd, plan_cmd, jobs_cmd, metrics_cmd, prune_cmd, config_cmd, infra_cmd)
 
 
 SUPPORTED = ("supported platforms: Linux and macOS, Python >= 3.11\n"

@@ -11,7 +11,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from launcher.cli.spec_args import add_spec_arguments, resolve_from_args
+from launcher.cli.spec_args import add_spec_arguments
+from launcher.cli.tune_args import add_tune_arguments, resolve_tune_from_args
 from launcher.context import Environment
 from launcher.errors import ExitStatus, SpecError
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from launcher.config.spec import JobSpec
     from launcher.job.resolve import ResolvedJob
     from launcher.planning.training_plan import Plan
+    from launcher.planning.tune_plan import TunePlan
 
 
 def register(sub: Any) -> None:
@@ -30,6 +32,7 @@ def register(sub: Any) -> None:
         "CreateTrainingJob request (--request) and read-only AWS checks (--preflight).",
     )
     add_spec_arguments(p)
+    add_tune_arguments(p)
     g = p.add_argument_group("plan")
     g.add_argument("--samples", type=_positive_int, metavar="N",
                    help="training examples in the train channel (default: counted from the data)")
@@ -58,7 +61,7 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
     from launcher.planning.throughput import LOCAL_INSTANCE, recall_throughput, throughput_key
     from launcher.planning.training_plan import PlanOptions
 
-    spec = resolve_from_args(args, env).spec
+    spec = resolve_tune_from_args(args, env).spec
     if args.local and (args.request or args.preflight):
         raise SpecError("--request and --preflight describe a SageMaker job", "drop --local")
 
@@ -86,6 +89,7 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
     job = runner.resolve(spec, Target.LOCAL if args.local else Target.SAGEMAKER, samples=samples,
                          samples_source=samples_source, plan_options=options)
     request = runner.dryrun(job).request if args.request else None
+    tune = _tune_plan(args, job)
     plan = job.plan
     if plan is None:
         if job.reference:
@@ -108,11 +112,46 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
         data["image"] = _image(job)
         data["warnings"] += [{"code": "instance-type", "message": w} for w in job.warnings]
         data["plot"] = None if plot_path is None else str(plot_path)
+        if tune is not None:
+            data["tune"] = tune.to_dict()
         _emit(env, data, checks, request)
     else:
         render(env, plan, job.samples_source or "", checks, request, plot_path, _image(job),
                list(job.warnings))
+        _render_tune(env, tune)
     return _checks_status(checks)
+
+
+# --- the [tune] table ----------------------------------------------------------------------------
+
+
+def _tune_plan(args: argparse.Namespace, job: ResolvedJob) -> TunePlan | None:
+    """The tuning plan when the spec has a [tune] table: checked against the job first."""
+    if job.spec.tune is None:
+        return None
+    from launcher.planning.tune_plan import plan_tuning
+    from launcher.tune.space import check_space
+
+    check_space(job.spec, job)
+    return plan_tuning(job.spec, samples=job.train_samples, processes_per_host=job.processes_per_host,
+                       gpus_per_host=job.gpus_per_host, local=job.local, price_per_hour=args.price_per_hour)
+
+
+def _render_tune(env: Environment, tune: TunePlan | None) -> None:
+    if tune is None:
+        return
+    from rich.text import Text
+
+    from launcher.cli.render.console import console
+    from launcher.cli.tune_cmd import plan_lines
+
+    con = console(env)
+    con.print()
+    con.print(Text("Tuning ([tune]): the plan above is one trial at the fixed hyperparameters", style="bold"))
+    for name, text in tune.ranges.items():
+        con.print(Text(f"  {name:<20} {text}"))
+    for line in plan_lines(tune):
+        con.print(Text(f"  {line}"))
 
 
 def _emit(env: Environment, data: dict[str, Any], checks: list[Check] | None,

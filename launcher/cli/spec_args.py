@@ -181,14 +181,16 @@ def flags_to_layer(args: argparse.Namespace) -> dict[str, Any]:
     return layer
 
 
-def resolve_from_args(args: argparse.Namespace, env: Environment) -> ResolvedSpec:
+def resolve_from_args(args: argparse.Namespace, env: Environment,
+                      extra_flags: dict[str, Any] | None = None) -> ResolvedSpec:
+    """`extra_flags`: more of the flag layer from a command's own flags (`launch tune`'s [tune])."""
     from launcher.config.layers import resolve_spec
 
     assert env.config_path is not None
     job_file = args.job_file
     if job_file is not None and not job_file.is_absolute():
         job_file = env.cwd / job_file
-    flags = flags_to_layer(args)
+    flags = {**flags_to_layer(args), **(extra_flags or {})}
     # Relative paths on the command line are relative to where the command runs.
     from launcher.config.spec import is_s3_uri
 

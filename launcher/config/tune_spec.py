@@ -29,6 +29,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Set in every trial's environment (both engines): the reference entrypoint then keeps the trial's
+# checkpoints under its own job name, as trials share the tuning job's checkpoint prefix.
+TUNING_JOB_ENV = "LAUNCHER_TUNING_JOB"
 MAX_TUNING_JOB_NAME = 32      # HyperParameterTuningJobName: 1-32 characters
 MAX_RANGES = 30               # all parameter ranges together
 MAX_CATEGORICAL_VALUES = 30   # values of one categorical range

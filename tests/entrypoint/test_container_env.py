@@ -32,6 +32,17 @@ def test_checkpoint_dir_default_when_it_exists_else_off(tmp_path: Path) -> None:
     assert checkpoint_dir(env, opt_ml=tmp_path) == tmp_path / "checkpoints"
 
 
+def test_tuning_trials_keep_checkpoints_under_their_own_name(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "checkpointconfig.json").write_text(json.dumps({"LocalPath": "/state"}))
+    env = {"SM_INPUT_CONFIG_DIR": str(config), "TRAINING_JOB_NAME": "tune-a-003-9f2c1d0e"}
+    assert checkpoint_dir(env, opt_ml=tmp_path) == Path("/state")  # a plain job: the directory itself
+    trial = {**env, "LAUNCHER_TUNING_JOB": "tune-a"}
+    assert checkpoint_dir(trial, opt_ml=tmp_path) == Path("/state/tune-a-003-9f2c1d0e")
+    assert checkpoint_dir({**trial, "TRAINING_JOB_NAME": "../x"}, opt_ml=tmp_path) == Path("/state")
+
+
 def test_malformed_checkpointconfig(tmp_path: Path) -> None:
     (tmp_path / "checkpointconfig.json").write_text("{")
     with pytest.raises(ContainerError, match="checkpointconfig.json"):

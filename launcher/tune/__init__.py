@@ -1,0 +1,1 @@
+"""`launch tune`: hyperparameter tuning, locally (Optuna) and on SageMaker."""
