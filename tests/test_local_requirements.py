@@ -37,7 +37,7 @@ from launcher.errors import SpecError
 from tests.conftest import CapturedEnv
 
 TORCH = importlib.metadata.version("torch")
-UV = shutil.which("uv")
+UV = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))  # the dev extra
 INSTALLERS = ["pip", pytest.param("uv", marks=pytest.mark.skipif(
     not (UV and _uv_excludes(UV)), reason="no uv with `pip install --excludes` on PATH"))]
 

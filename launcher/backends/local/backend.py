@@ -46,10 +46,10 @@ from launcher.backends.local.deviations import deviations, mode_line, planned_im
 from launcher.backends.local.failures import failure_reason, last_traceback
 from launcher.backends.local.host_env import host_environment
 from launcher.backends.local.isolation import Isolation, isolation, runner_token
+from launcher.backends.local.job_requirements import JobRequirements
 from launcher.backends.local.opt_ml import OPT_ML, OptMlMount
 from launcher.backends.local.options import Interrupter, LocalOptions, free_port
 from launcher.backends.local.process import HostCommand, ProcessGroup
-from launcher.backends.local.requirements_env import EnvPlan, RequirementsEnvs, cache_root
 from launcher.backends.local.store import JobDir, JobStore, record_details
 from launcher.backends.s3_transfer import download_prefix
 from launcher.config.spec import JobSpec, is_s3_uri
@@ -99,7 +99,7 @@ class LocalBackend:
         self.jobs = LocalJobs(self.store, self.s3)
         self._iso: Isolation | None = None  # decided once, on first use
         self._host_opt_ml: Snapshot | None = None  # the machine's /opt/ml before a relocated run
-        self._job_python: dict[str, str] = {}  # job name → its requirements' environment's python
+        self.requirements = JobRequirements(self.environ, self.store.root, self.options.python, self.notify)
 
     # -- the job verbs (they work from the job directories alone, in any process) -----------------
 
@@ -190,9 +190,7 @@ class LocalBackend:
             raise SpecError(f"--output {spec.output} is a file", "name a directory or an s3:// URI")
         configs = self._containers(job)
         jobdir = JobDir(self.store.root / job.name)
-        requirements = self._requirements_plan(job)
-        if requirements is not None and requirements.existing is not None:
-            self._job_python[job.name] = str(requirements.existing / "bin" / "python")
+        requirements = self.requirements.dryrun_lines(job)
         commands = self._commands(job, jobdir, configs, port=0)
         iso = self.isolation()
         first = configs[commands[0].host]
@@ -217,12 +215,7 @@ class LocalBackend:
                    f"package {job.source_dir} and extract it into each host's "
                    f"{'/opt/ml/code' if job.contract == 'classic' else '/opt/ml/input/data/code'}"]
         actions += [f"stage channel {c.name!r} from {c.location}" for c in job.channels]
-        if requirements is not None:
-            actions += requirements.dryrun_lines()
-        elif not spec.install_requirements and \
-                (job.source_dir / (spec.requirements or "requirements.txt")).is_file():
-            actions.append(f"install nothing from {spec.requirements or 'requirements.txt'} "
-                           f"(--no-requirements): the job runs {self.options.python}")
+        actions += requirements
         actions.append(f"run {len(commands)} host{'s' if len(commands) > 1 else ''} "
                        f"× {job.processes_per_host} process{'es' if job.processes_per_host > 1 else ''}")
         return DryRun(job=job, backend=self.name, request=request, actions=actions, payload=configs,
@@ -325,41 +318,8 @@ class LocalBackend:
                 log.info("channel %s on %s: %d bytes", channel.name, host, size)
         if resolved.requirements:
             first = next(iter(configs))
-            self._job_python[job.name] = self._install_requirements(
-                resolved, job, ct.code_dir(job.host_layout(first), configs[first]), desc)
-
-    def _requirements_envs(self) -> RequirementsEnvs:
-        return RequirementsEnvs(cache_root(self.environ, self.store.root), self.options.python,
-                                self.environ)
-
-    def _requirements_plan(self, job: ResolvedJob) -> EnvPlan | None:
-        if not job.requirements:
-            return None
-        return self._requirements_envs().plan(job.source_dir, job.requirements)
-
-    def _install_requirements(self, resolved: ResolvedJob, job: JobDir, code_dir: Path,
-                              desc: JobDescription) -> str:
-        """Install the job's requirements into their cached environment (requirements_env.py), never
-        into the launcher's; returns the job's interpreter."""
-        assert resolved.requirements
-        envs = self._requirements_envs()
-        plan = envs.plan(code_dir, resolved.requirements)
-        for line in plan.plan.skipped:
-            self.notify(f"warning: {line}")
-        for line in plan.plan.notes:
-            self.notify(line)
-        if not plan.needed:
-            self.notify(f"{resolved.requirements}: nothing to install beyond the launcher's packages")
-            desc.details.update(plan.details(None))
-            return self.options.python
-        if plan.plan.skipped:  # recorded even if the install fails
-            desc.details["requirements_skipped"] = list(plan.plan.skipped)
-        prepared = envs.prepare(plan, job.path / "requirements", code_dir, self.notify)
-        desc.details.pop("requirements_skipped", None)
-        desc.details.update(plan.details(prepared),
-                            image=f"this machine's Python with {resolved.requirements}: {prepared.python}")
-        job.save(desc)
-        return prepared.python
+            self.requirements.install(resolved, job, ct.code_dir(job.host_layout(first), configs[first]),
+                                      desc)
 
     # -- training ---------------------------------------------------------------------------------
 
@@ -380,7 +340,7 @@ class LocalBackend:
                 env["SAGEMAKER_BASE_DIR"] = str(layout.root)
             # The job's interpreter first on PATH: `.sh` entrypoints and what the script spawns run
             # `python` of the job's environment (its requirements', else the launcher's), activated or not.
-            python = self._job_python.get(job.name, self.options.python)
+            python = self.requirements.interpreter(job.name)
             bin_dir = str(Path(python).parent)
             env["PATH"] = os.pathsep.join([bin_dir, *(p for p in env.get("PATH", "").split(os.pathsep)
                                                       if p and p != bin_dir)])

@@ -49,7 +49,9 @@ def trial_line(event: str, trial: Trial, objective: str, best: Trial | None, mes
 def counts_text(desc: TuningDescription) -> str:
     counts = desc.counts()
     done = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none yet"
-    return f"{len(desc.trials)} of {desc.max_trials} ({done})"
+    # A trial interrupted with the tuner (Stopped) runs again under a new name and does not count.
+    counted = len(desc.trials) - counts.get("Stopped", 0) if desc.backend == "local" else len(desc.trials)
+    return f"{counted} of {desc.max_trials} ({done})"
 
 
 def render_status(env: Environment, desc: TuningDescription) -> None:
@@ -112,9 +114,9 @@ def render_tuning(env: Environment, desc: TuningDescription) -> None:
     rows.add("best trial", f"{best.name} ({desc.objective}={best.objective:.6g})")
     for key, value in best.hyperparameters.items():
         rows.add(f"  {key}", _value(value))
-    for key, value in best.metrics.items():
-        if key != desc.objective:
-            rows.add(f"  {key}", _value(value))
+    metrics = {k: v for k, v in best.metrics.items() if k != desc.objective}
+    if metrics:  # its last logged values (a metric may share a hyperparameter's name, e.g. lr)
+        rows.add("last metrics", " ".join(f"{k}={_value(v)}" for k, v in metrics.items()))
     for path in best.artifacts:
         rows.add("artifact", path)
     rows.print(env)
