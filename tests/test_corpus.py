@@ -290,3 +290,58 @@ def test_classic_dependency_dir_is_importable_and_absolute_model_path_is_packed(
     members = _members(job["artifacts"]["model"])
     assert set(members) == {"answer"}
     assert json.loads(members["answer"]) == 42
+
+
+# -- a dependency package with relative imports ----------------------------------------------------
+
+@pytest.mark.slow
+def test_xgboost_script_imports_its_dependency_package_and_saves_the_last_folds_booster(
+        tmp_path: Path, cli_env: CapturedEnv) -> None:
+    # The notebook's SDK v2 XGBoost estimator: source_dir="xgboost_script", dependencies=
+    # ["my_custom_library"] (a package whose __init__ re-exports its module by a relative import),
+    # hyperparameters {"num_round": 6, "K": 5}, one `train` channel. src/ is the notebook's folder.
+    import pickle
+
+    import pandas as pd
+    import xgboost as xgb
+
+    src = CORPUS / "xgboost_custom_library" / "src"
+    channels = datagen.housing_csv(tmp_path / "data")
+    rc = main(["train", "--local", "--classic", "--source-dir", str(src / "xgboost_script"),
+               "--dependency", str(src / "my_custom_library"),
+               "--entrypoint", "train_deploy_xgboost_with_dependencies.py",
+               "--name", "xgboost-custom-library", "--json", *_data_flags(channels),
+               "--hp", "num_round=6", "--hp", "K=5"], cli_env)
+    job = json.loads(cli_env.out)
+    _completed(rc, job)
+    log = _log(cli_env, job)
+    # K = 5 folds (the toolkit passes `-K 5`, which argparse's `--K` does not take: the value comes
+    # from its default, SM_HP_K), each trained for xgb.train's default 10 rounds: `num_round` goes
+    # into `params`, which XGBoost ignores with a warning, in the container as here.
+    finals = re.findall(r"^\[9\]\ttrain-rmse:([0-9.]+)\tvalidation-rmse:([0-9.]+)$", log, re.M)
+    assert log.count("[0]\ttrain-rmse:") == len(finals) == 5 and "[10]\t" not in log
+    assert re.search(r"num_round\W.*not used", log)
+    # The printed average is that of the five folds' last validation RMSE.
+    validation = [float(v) for _, v in finals]
+    assert _printed_float(log, "RMSE average across folds:") == pytest.approx(np.mean(validation), rel=1e-4)
+
+    members = _members(job["artifacts"]["model"])
+    assert set(members) == {"xgboost-model"}
+    booster = pickle.loads(members["xgboost-model"])
+    assert isinstance(booster, xgb.Booster)
+    assert (booster.num_boosted_rounds(), booster.num_features()) == (10, 8)
+    tree = json.loads(booster.save_config())["learner"]["gradient_booster"]["tree_train_param"]
+    assert (int(tree["max_depth"]), float(tree["eta"])) == (5, pytest.approx(0.2))  # argparse defaults
+
+    def squared_error(frame: Any) -> float:
+        predicted = booster.predict(xgb.DMatrix(frame.iloc[:, 1:]))  # as the script builds it
+        return float(((predicted - frame[0].to_numpy()) ** 2).sum())
+
+    # The saved booster is the last fold's: trained on 160 of train.csv's 200 rows, validated on the
+    # other 40, so its squared error over the whole file is what its last printed line adds up to.
+    train = pd.read_csv(channels["train"] / "train.csv", header=None)
+    train_rmse, validation_rmse = (float(v) for v in finals[-1])
+    assert squared_error(train) == pytest.approx(160 * train_rmse**2 + 40 * validation_rmse**2, rel=1e-3)
+    # It predicts the houses of test.csv, which the script never read, well below their spread.
+    test = pd.read_csv(channels["train"] / "test.csv", header=None)
+    assert np.sqrt(squared_error(test) / len(test)) < 0.5 * float(test[0].std())

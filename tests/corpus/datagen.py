@@ -73,3 +73,37 @@ def mnist_npz(root: Path, train_rows: int = 300, test_rows: int = 100,
         x = np.clip(prototypes[y] + rng.normal(0.0, 30.0, size=(rows, 784)), 0, 255)
         np.savez(channels[split] / f"{split}.npz", x=x.astype(np.uint8), y=y.astype(np.int64))
     return channels
+
+
+def housing_csv(root: Path, train_rows: int = 200, test_rows: int = 100) -> dict[str, Path]:
+    """One channel `train` holding `train.csv` and `test.csv`: headerless, PRICE first, 8 features.
+
+    The synthetic houses of aws/amazon-sagemaker-examples' `generate_synthetic_housing_data.py`
+    (YEAR_BUILT, SQUARE_FEET, NUM_BEDROOMS, NUM_BATHROOMS, LOT_ACRES, GARAGE_SPACES, FRONT_PORCH,
+    DECK, and its price formula), standardised as its notebook does, the price in units of 100 000.
+    Its notebook uploads both files under one prefix and passes that as the `train` channel; the
+    XGBoost script reads `train.csv` only, so `test.csv` is left for judging the saved model.
+    """
+    rng = np.random.default_rng(SEED)
+    channels = _dirs(root, "train")
+    splits = {}
+    for split, rows in (("train", train_rows), ("test", test_rows)):
+        porch = rng.integers(0, 2, rows)
+        x = np.column_stack([
+            np.minimum(2019, rng.normal(1995, 10, rows).astype(int)),  # YEAR_BUILT
+            rng.normal(3000, 750, rows),                                 # SQUARE_FEET
+            rng.integers(2, 7, rows),                                    # NUM_BEDROOMS
+            rng.integers(2, 7, rows) / 2,                                # NUM_BATHROOMS
+            np.round(rng.normal(1.0, 0.25, rows), 2),                    # LOT_ACRES
+            rng.integers(0, 4, rows),                                    # GARAGE_SPACES
+            porch,                                                       # FRONT_PORCH
+            rng.integers(0, 2, rows),                                    # DECK
+        ]).astype(float)
+        # The published formula (its "garage" term reads FRONT_PORCH too), prices as integers.
+        price = (150 * x[:, 1] + 10000 * x[:, 2] + 15000 * x[:, 3] + 15000 * x[:, 4] + 20000 * porch
+                 + 15000 * x[:, 5] - 5000 * (2019 - x[:, 0])).astype(int)
+        splits[split] = (x, price / 100000)
+    mean, std = splits["train"][0].mean(axis=0), splits["train"][0].std(axis=0)
+    for split, (x, y) in splits.items():
+        np.savetxt(channels["train"] / f"{split}.csv", np.column_stack([y, (x - mean) / std]), delimiter=",")
+    return channels
