@@ -325,3 +325,34 @@ def test_local_classic_shell_script_gets_quoted_sorted_arguments(cli_env, tmp_pa
         member = tar.extractfile("args.txt")
         assert member is not None
         assert member.read().decode().splitlines() == ["-b", "$HOME", "--note", "resnet 50"]
+    host = Path(desc["details"]["job_dir"]) / "hosts" / "algo-1" / "opt" / "ml"
+    assert (host / "output" / "success").is_file()  # as the toolkit reports a success
+
+
+def test_a_failing_classic_script_is_reported_as_the_toolkit_reports_it() -> None:
+    """The failure file's text as sagemaker-training 5.1.4 wrote it for a script that raised
+    (recorded from the real toolkit: ExitCode, the traceback's last two lines, `python -- script`)."""
+    from launcher.backends.local.failures import toolkit_failure
+
+    traceback = ("Traceback (most recent call last):\n"
+                 '  File "/opt/ml/code/classic_probe.py", line 3, in <module>\n'
+                 "    raise ValueError('bad things happened')\n"
+                 "ValueError: bad things happened")
+    text = toolkit_failure(["/usr/bin/python", "classic_probe.py", "-a", "1", "--epochs", "3"], 1, traceback)
+    assert text == ('ExecuteUserScriptError:\nExitCode 1\nErrorMessage "raise ValueError(\'bad things '
+                    'happened\')\n ValueError: bad things happened"\nCommand "/usr/bin/python -- '
+                    'classic_probe.py -a 1 --epochs 3"')
+
+
+def test_a_failing_local_classic_job_gets_the_toolkit_failure_reason(cli_env, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "train.py").write_text("raise ValueError('bad things happened')\n")
+    rc = main(["train", "--local", "--json", "--no-spot", "--classic", "--source-dir", str(src),
+               "--entrypoint", "train.py", "--data", f"train={ref.FIXTURES}", "--hp", "epochs=3"], cli_env)
+    assert rc == 1
+    desc = json.loads(cli_env.out)
+    assert desc["failure_reason"].startswith('AlgorithmError: ExecuteUserScriptError:\nExitCode 1\n'
+                                             'ErrorMessage "raise ValueError(\'bad things happened\')\n '
+                                             'ValueError: bad things happened"\nCommand "python3 -- train.py '
+                                             '--epochs 3"')
