@@ -413,18 +413,23 @@ def _spec_error(config: TrainConfig, samples: int, world_size: int, error: Value
     )
 
 
+def hourly_price(spec: JobSpec, price_per_hour: float | None) -> tuple[float | None, str]:
+    """(the instance's price per hour, where it comes from): given, or the bundled catalogue's."""
+    itype = spec.compute.instance_type
+    if price_per_hour is not None:
+        return price_per_hour, "given with --price-per-hour"
+    if itype is None:
+        return None, "no instance type (pass --instance TYPE)"
+    price = lookup(itype).price_per_hour
+    return price, (f"{PRICE_SOURCE}, {PRICE_DATE}" if price is not None
+                   else f"no price for {itype} in the bundled catalogue (pass --price-per-hour USD)")
+
+
 def _cost(
     spec: JobSpec, price_per_hour: float | None, spot_savings: float, seconds: float | None
 ) -> CostEstimate:
     itype = spec.compute.instance_type
-    if price_per_hour is not None:
-        price, source = price_per_hour, "given with --price-per-hour"
-    elif itype is None:
-        price, source = None, "no instance type (pass --instance TYPE)"
-    else:
-        price = lookup(itype).price_per_hour
-        source = (f"{PRICE_SOURCE}, {PRICE_DATE}" if price is not None
-                  else f"no price for {itype} in the bundled catalogue (pass --price-per-hour USD)")
+    price, source = hourly_price(spec, price_per_hour)
     try:
         return CostEstimate(
             instance_type=itype, instance_count=spec.compute.instance_count, price_per_hour=price,

@@ -18,11 +18,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from launcher.config.catalog import PRICE_DATE, PRICE_SOURCE, lookup
 from launcher.config.spec import JobSpec, build_spec
 from launcher.config.tune_spec import TUNING_JOB_ENV, ParameterRange, TuneSpec
 from launcher.errors import SpecError
-from launcher.planning.training_plan import make_plan
+from launcher.planning.training_plan import hourly_price, make_plan
 
 MAX_CORNERS = 256  # corners of the space planned; beyond, only the step-shaping ranges vary
 # Hyperparameters of the reference entrypoint that change the number of optimizer steps.
@@ -177,16 +176,7 @@ def plan_tuning(spec: JobSpec, *, samples: int | None, processes_per_host: int, 
     if tune is None:
         raise SpecError("no [tune] table in the spec", "add one, or pass --objective and --range")
     itype = spec.compute.instance_type
-    if local:
-        price, source = None, "local run: no AWS charges"
-    elif price_per_hour is not None:
-        price, source = price_per_hour, "given with --price-per-hour"
-    elif itype is None:
-        price, source = None, "no instance type (pass --instance TYPE)"
-    else:
-        price = lookup(itype).price_per_hour
-        source = (f"{PRICE_SOURCE}, {PRICE_DATE}" if price is not None
-                  else f"no price for {itype} in the bundled catalogue (pass --price-per-hour USD)")
+    price, source = (None, "local run: no AWS charges") if local else hourly_price(spec, price_per_hour)
     steps, note = trial_steps(spec, samples=samples, processes_per_host=processes_per_host,
                               gpus_per_host=gpus_per_host, local=local)
     return TunePlan(

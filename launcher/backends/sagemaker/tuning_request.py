@@ -21,12 +21,12 @@ from typing import Any
 
 from launcher.backends.sagemaker.validation import (
     ROLE_ARN_RE,
-    _api_limits,
-    _check_s3,
-    _validate_stopping,
-    _validate_tags,
+    api_limits,
+    check_s3,
+    validate_resources,
+    validate_stopping,
+    validate_tags,
 )
-from launcher.config.catalog import INSTANCE_TYPES, lookup
 from launcher.config.spec import CHANNEL_RE, parse_s3_uri
 from launcher.config.tune_spec import (
     MAX_CATEGORICAL_VALUES,
@@ -337,7 +337,7 @@ def _validate_strategy(config: Mapping[str, Any], static: Mapping[str, str],
 
 
 def _check_s3_uri(uri: Any, what: str) -> str:
-    _check_s3(uri, what)
+    check_s3(uri, what)
     return str(uri)
 
 
@@ -378,16 +378,10 @@ def _validate_definition(definition: Mapping[str, Any]) -> dict[str, str]:
     if algorithm.get("TrainingInputMode") not in ("File", "FastFile", "Pipe"):
         raise SpecError(f"TrainingInputMode {algorithm.get('TrainingInputMode')!r} must be File, "
                         "FastFile or Pipe")
-    resources = definition.get("ResourceConfig") or {}
-    if resources.get("InstanceType") not in INSTANCE_TYPES:
-        lookup(str(resources.get("InstanceType")))  # raises with a suggestion
-    if not isinstance(resources.get("InstanceCount"), int) or resources["InstanceCount"] < 1:
-        raise SpecError(f"InstanceCount {resources.get('InstanceCount')!r} must be ≥ 1")
-    if not 1 <= int(resources.get("VolumeSizeInGB", 0)) <= 16384:
-        raise SpecError(f"VolumeSizeInGB {resources.get('VolumeSizeInGB')!r} must be 1-16384")
-    _validate_stopping(dict(definition))
+    validate_resources(dict(definition.get("ResourceConfig") or {}))
+    validate_stopping(dict(definition))
     _validate_channels(definition)
-    _check_s3((definition.get("OutputDataConfig") or {}).get("S3OutputPath"), "output path")
+    check_s3((definition.get("OutputDataConfig") or {}).get("S3OutputPath"), "output path")
     environment = definition.get("Environment") or {}
     if len(environment) > MAX_ENVIRONMENT:
         raise SpecError(f"{len(environment)} environment variables; a tuning job accepts at most "
@@ -396,7 +390,7 @@ def _validate_definition(definition: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _model_ranges(shape: Any, value: Any, path: str) -> None:
-    """What `_api_limits` leaves out: integer ranges and enumerations of the API model."""
+    """What `api_limits` leaves out: integer ranges and enumerations of the API model."""
     kind, meta = shape.type_name, shape.metadata
     if kind == "structure" and isinstance(value, dict):
         for key, item in value.items():
@@ -423,7 +417,7 @@ def check_api_model(request: Mapping[str, Any]) -> None:
     if report.has_errors():
         first = report.generate_report().splitlines()[1:2] or ["invalid request"]
         raise SpecError(f"the tuning request does not fit the SageMaker API: {first[0].strip()}")
-    _api_limits(shape, dict(request), "request")
+    api_limits(shape, dict(request), "request")
     _model_ranges(shape, dict(request), "request")
 
 
@@ -440,5 +434,5 @@ def validate_tuning_request(request: Mapping[str, Any]) -> None:
     _validate_objective(config, definition)
     categorical = _validate_ranges(config, static)
     _validate_strategy(config, static, categorical)
-    _validate_tags(list(request.get("Tags") or []))
+    validate_tags(list(request.get("Tags") or []))
     check_api_model(request)  # the rest of the model, after the checks with a better message

@@ -22,7 +22,7 @@ MAX_TAGS = 50
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
 
 
-def _check_s3(uri: Any, what: str) -> str:
+def check_s3(uri: Any, what: str) -> str:
     if not isinstance(uri, str) or not is_s3_uri(uri):
         raise SpecError(f"{what} {uri!r} is not an s3:// URI")
     bucket, _key = parse_s3_uri(uri)
@@ -46,7 +46,7 @@ def _validate_channels(request: dict[str, Any], job_mode: str) -> None:
         seen.add(name)
         source = channel.get("DataSource", {}).get("S3DataSource", {})
         uri = source.get("S3Uri")
-        _check_s3(uri, f"channel {name!r}")
+        check_s3(uri, f"channel {name!r}")
         if not parse_s3_uri(uri)[1]:
             raise SpecError(f"channel {name!r}: {uri} is a whole bucket; expected s3://bucket/prefix",
                             f"name the prefix, e.g. {uri.rstrip('/')}/train/")
@@ -60,7 +60,7 @@ def _validate_channels(request: dict[str, Any], job_mode: str) -> None:
             raise SpecError(f"the request lacks the SDK's {reserved!r} channel")
 
 
-def _validate_tags(tags: list[dict[str, str]]) -> None:
+def validate_tags(tags: list[dict[str, str]]) -> None:
     if len(tags) > MAX_TAGS:
         raise SpecError(f"{len(tags)} tags; SageMaker accepts at most {MAX_TAGS}",
                         f"the launcher adds up to 3: use at most {MAX_TAGS - 3} of your own")
@@ -72,7 +72,17 @@ def _validate_tags(tags: list[dict[str, str]]) -> None:
             raise SpecError(f"tag {key!r}: the aws: prefix is reserved")
 
 
-def _validate_stopping(request: dict[str, Any]) -> None:
+def validate_resources(resources: dict[str, Any]) -> None:
+    """ResourceConfig: a known instance type, at least one instance, a volume SageMaker accepts."""
+    if resources.get("InstanceType") not in INSTANCE_TYPES:
+        lookup(str(resources.get("InstanceType")))  # raises with a suggestion
+    if not isinstance(resources.get("InstanceCount"), int) or resources["InstanceCount"] < 1:
+        raise SpecError(f"InstanceCount {resources.get('InstanceCount')!r} must be ≥ 1")
+    if not 1 <= int(resources.get("VolumeSizeInGB", 0)) <= 16384:
+        raise SpecError(f"VolumeSizeInGB {resources.get('VolumeSizeInGB')!r} must be 1-16384")
+
+
+def validate_stopping(request: dict[str, Any]) -> None:
     stopping = request.get("StoppingCondition") or {}
     max_run = stopping.get("MaxRuntimeInSeconds")
     if not isinstance(max_run, int) or not 1 <= max_run <= MAX_RUNTIME_SECONDS:
@@ -90,31 +100,31 @@ def _validate_stopping(request: dict[str, Any]) -> None:
     checkpoint = request.get("CheckpointConfig")
     if checkpoint:
         uri = checkpoint.get("S3Uri")
-        _check_s3(uri, "checkpoint URI")
+        check_s3(uri, "checkpoint URI")
         if not uri.endswith("/"):
             raise SpecError(f"checkpoint URI {uri!r} must end with '/'",
                             f"SageMaker syncs the bare prefix, so it would also match {uri}0…")
 
 
-def _api_limits(shape: Any, value: Any, path: str) -> None:
+def api_limits(shape: Any, value: Any, path: str) -> None:
     """Lengths and counts of the API model's shape (botocore's own validator checks only minimums)."""
     kind = shape.type_name
     limits = shape.metadata
     if kind == "structure" and isinstance(value, dict):
         for key, item in value.items():
             if key in shape.members:
-                _api_limits(shape.members[key], item, f"{path}.{key}")
+                api_limits(shape.members[key], item, f"{path}.{key}")
     elif kind == "list" and isinstance(value, list):
         if "max" in limits and len(value) > limits["max"]:
             raise SpecError(f"{path} has {len(value)} entries; SageMaker accepts at most {limits['max']}")
         for i, item in enumerate(value):
-            _api_limits(shape.member, item, f"{path}[{i}]")
+            api_limits(shape.member, item, f"{path}[{i}]")
     elif kind == "map" and isinstance(value, dict):
         if "max" in limits and len(value) > limits["max"]:
             raise SpecError(f"{path} has {len(value)} entries; SageMaker accepts at most {limits['max']}")
         for key, item in value.items():
-            _api_limits(shape.key, key, f"{path} key {key!r}")
-            _api_limits(shape.value, item, f"{path}[{key!r}]")
+            api_limits(shape.key, key, f"{path} key {key!r}")
+            api_limits(shape.value, item, f"{path}[{key!r}]")
     elif kind == "string" and isinstance(value, str) and (
             len(value) > limits.get("max", len(value)) or len(value) < limits.get("min", 0)):
         raise SpecError(f"{path} is {len(value)} characters; SageMaker accepts "
@@ -126,7 +136,7 @@ def check_api_model(request: dict[str, Any]) -> None:
     import botocore.session
 
     model = botocore.session.get_session().get_service_model("sagemaker")
-    _api_limits(model.operation_model("CreateTrainingJob").input_shape, request, "request")
+    api_limits(model.operation_model("CreateTrainingJob").input_shape, request, "request")
 
 
 def validate_request(request: dict[str, Any]) -> None:
@@ -149,14 +159,8 @@ def validate_request(request: dict[str, Any]) -> None:
     for m in metrics:
         if not 1 <= len(m.get("Name", "")) <= 255 or not 1 <= len(m.get("Regex", "")) <= 500:
             raise SpecError(f"metric {m.get('Name')!r}: Name 1-255 and Regex 1-500 characters")
-    resources = request.get("ResourceConfig") or {}
-    if resources.get("InstanceType") not in INSTANCE_TYPES:
-        lookup(str(resources.get("InstanceType")))  # raises with a suggestion
-    if not isinstance(resources.get("InstanceCount"), int) or resources["InstanceCount"] < 1:
-        raise SpecError(f"InstanceCount {resources.get('InstanceCount')!r} must be ≥ 1")
-    if not 1 <= int(resources.get("VolumeSizeInGB", 0)) <= 16384:
-        raise SpecError(f"VolumeSizeInGB {resources.get('VolumeSizeInGB')!r} must be 1-16384")
-    _validate_stopping(request)
+    validate_resources(request.get("ResourceConfig") or {})
+    validate_stopping(request)
     if classic_contract.is_classic_request(request):  # the toolkit exports them itself: no shell rules
         classic_contract.check_limits(request.get("HyperParameters") or {})
     else:
@@ -165,6 +169,6 @@ def validate_request(request: dict[str, Any]) -> None:
     if len(environment) > 100:
         raise SpecError(f"{len(environment)} environment variables; SageMaker accepts at most 100")
     _validate_channels(request, mode)
-    _check_s3((request.get("OutputDataConfig") or {}).get("S3OutputPath"), "output path")
-    _validate_tags(request.get("Tags") or [])
+    check_s3((request.get("OutputDataConfig") or {}).get("S3OutputPath"), "output path")
+    validate_tags(request.get("Tags") or [])
     check_api_model(request)  # the rest of the model's limits, after the checks with a better message
