@@ -197,6 +197,16 @@ def test_plan_shows_the_tuning_plan(cli_env: CapturedEnv) -> None:
     assert tune["cost_bound"] == pytest.approx(5 * 600 / 3600 * tune["price_per_hour"], abs=0.01)
 
 
+def test_the_one_trial_plan_is_drawn_at_the_ranges_first_values(cli_env: CapturedEnv) -> None:
+    code = main(["plan", "--json", "--local", "--epochs", "2", "--objective", "val_accuracy",
+                 "--range", "lr=log:0.005:0.2", "--range", "batch_size=cat:64,32"], cli_env)
+    assert code == 0, cli_env.err
+    data = json.loads(cli_env.out)
+    assert data["tune"]["trial_planned_at"] == {"lr": 0.005, "batch_size": 64}
+    assert data["lr_per_step"][0] == pytest.approx(0.005)  # not the entrypoint's default 0.01
+    assert data["batch_size"] == 64 and data["lr"] == pytest.approx(0.005)
+
+
 def test_machine_share_divides_cores_or_gpus() -> None:
     share = divide(4, cores=2, gpus=0)
     assert (share.parallel, share.threads, share.gpus_per_trial, share.limited_by) == (2, 1, 0, "2 CPU cores")

@@ -90,6 +90,16 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
                          samples_source=samples_source, plan_options=options)
     request = runner.dryrun(job).request if args.request else None
     tune = _tune_plan(args, job)
+    first: dict[str, Any] = {}
+    if tune is not None and job.reference:
+        # The plan of one trial is drawn at each range's first value, never at a default the
+        # search would not try (a tuned lr planned at the entrypoint's 0.01).
+        from launcher.planning.tune_plan import corner_values, trial_spec
+
+        assert spec.tune is not None
+        first = {name: corner_values(r)[0] for name, r in spec.tune.ranges.items()}
+        job = runner.resolve(trial_spec(spec, first), Target.LOCAL if args.local else Target.SAGEMAKER,
+                             samples=samples, samples_source=samples_source, plan_options=options)
     plan = job.plan
     if plan is None:
         if job.reference:
@@ -113,12 +123,12 @@ def handle(args: argparse.Namespace, env: Environment) -> int:
         data["warnings"] += [{"code": "instance-type", "message": w} for w in job.warnings]
         data["plot"] = None if plot_path is None else str(plot_path)
         if tune is not None:
-            data["tune"] = tune.to_dict()
+            data["tune"] = {**tune.to_dict(), "trial_planned_at": first}
         _emit(env, data, checks, request)
     else:
         render(env, plan, job.samples_source or "", checks, request, plot_path, _image(job),
                list(job.warnings))
-        _render_tune(env, tune)
+        _render_tune(env, tune, first)
     return _checks_status(checks)
 
 
@@ -137,7 +147,7 @@ def _tune_plan(args: argparse.Namespace, job: ResolvedJob) -> TunePlan | None:
                        gpus_per_host=job.gpus_per_host, local=job.local, price_per_hour=args.price_per_hour)
 
 
-def _render_tune(env: Environment, tune: TunePlan | None) -> None:
+def _render_tune(env: Environment, tune: TunePlan | None, first: dict[str, Any]) -> None:
     if tune is None:
         return
     from rich.text import Text
@@ -147,7 +157,10 @@ def _render_tune(env: Environment, tune: TunePlan | None) -> None:
 
     con = console(env)
     con.print()
-    con.print(Text("Tuning ([tune]): the plan above is one trial at the fixed hyperparameters", style="bold"))
+    at = (" and each range's first value (" + ", ".join(f"{k}={v}" for k, v in first.items()) + ")"
+          if first else "")
+    con.print(Text(f"Tuning ([tune]): the plan above is one trial at the fixed hyperparameters{at}",
+                   style="bold"))
     for name, text in tune.ranges.items():
         con.print(Text(f"  {name:<20} {text}"))
     for line in plan_lines(tune):
