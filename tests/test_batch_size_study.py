@@ -54,10 +54,12 @@ def test_only_the_lr_rule_differs_between_the_variants(cli_env: CapturedEnv) -> 
     cli_env.stdout.seek(0)
     scaled = _plan(cli_env, "scaled_lr.toml")
     assert fixed["scale_lr"] is False and fixed["effective_lr"] == 0.05
-    # The plan's one trial is at the default batch 64: the rule doubles the LR there.
+    # The plan's one trial is at each range's first value, batch 32: the rule leaves the LR there;
+    # the tuning plan's step range covers the other batch sizes.
     assert scaled["scale_lr"] is True and scaled["base_batch_size"] == 32
-    assert scaled["batch_size"] == 64 and scaled["effective_lr"] == pytest.approx(0.1)
-    assert fixed["warmup_steps"] == scaled["warmup_steps"] == 2 * 23
+    assert scaled["tune"]["trial_planned_at"] == {"batch_size": 32, "seed": 0}
+    assert scaled["batch_size"] == 32 and scaled["effective_lr"] == pytest.approx(0.05)
+    assert fixed["warmup_steps"] == scaled["warmup_steps"] == 2 * 45
 
 
 def test_base_lr_grid_plans(cli_env: CapturedEnv) -> None:
