@@ -18,6 +18,7 @@ from launcher.config.spec import JobSpec, canonical_reference_hyperparameters
 from launcher.config.tune_spec import ParameterRange, TuneSpec
 from launcher.errors import SpecError
 from launcher.job.resolve import ResolvedJob
+from launcher.planning.tune_plan import corner_values
 
 RANGE_KINDS = ("log", "float", "int", "cat")
 SCALINGS = ("auto", "linear", "log", "reverse_log")
@@ -108,22 +109,13 @@ def check_space(spec: JobSpec, job: ResolvedJob) -> TuneSpec:
                             f"drop the fixed value (--{key.replace('_', '-')} / [hyperparameters]) "
                             "or the range")
         if spec.uses_reference_entrypoint:
-            for value in _bounds(r):
+            for value in corner_values(r):
                 try:
                     canonical_reference_hyperparameters({name: value}, {})
                 except ValueError as e:
                     raise SpecError(f"range {name} ({r.describe()}): the reference entrypoint refuses "
                                     f"{name}={value!r}: {e}", "narrow the range") from None
     return tune
-
-
-def _bounds(r: ParameterRange) -> list[Any]:
-    if r.type == "categorical":
-        return list(r.values or [])
-    assert r.min is not None and r.max is not None
-    if r.type == "integer":
-        return [int(r.min), int(r.max)]
-    return [r.min, r.max]
 
 
 def describe_space(tune: TuneSpec) -> list[str]:
