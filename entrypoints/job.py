@@ -6,6 +6,7 @@ a fraction of a second instead of after torch's multi-second import.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -36,8 +37,11 @@ def run(config: TrainConfig, paths: ContainerPaths, proc: ProcessInfo) -> None:
     runtime.init_distributed(proc, device)
     try:
         _run(config, paths, proc, device)
-    finally:
-        runtime.shutdown_distributed()
+    except BaseException:
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            runtime.shutdown_distributed(succeeded=False)
+        raise
+    runtime.shutdown_distributed(succeeded=True)
 
 
 def _run(config: TrainConfig, paths: ContainerPaths, proc: ProcessInfo, device: torch.device) -> None:

@@ -47,9 +47,19 @@ def init_distributed(proc: ProcessInfo, device: torch.device) -> None:
     log.info("Process group: backend=%s world_size=%d", backend, proc.world_size)
 
 
-def shutdown_distributed() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+def shutdown_distributed(succeeded: bool) -> None:
+    """Leave the process group; after a successful run, all processes together.
+
+    Without the barrier a rank that finished first closes its connections while the last
+    collective's messages (or rank 0's output writing) are still under way on the others, and
+    gloo can fail or abort the process that is still working (pytorch/gloo#155). After a failure
+    the barrier is skipped: the failing rank must not wait for peers that may never arrive; they
+    see its connections close and fail in turn."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if succeeded:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def distributed_active() -> bool:

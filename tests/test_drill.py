@@ -100,7 +100,7 @@ def test_distributed_local_runs_train_like_one_process_and_resume(tmp_path, host
     backend = LocalBackend(jobs, options=LocalOptions(interrupter=interrupter,
                                                       max_interruptions=1))
     desc = submit_spec(backend, spec, f"ddp-{hosts}x{nproc}")
-    assert desc.status is JobStatus.COMPLETED, desc.failure_reason
+    assert desc.status is JobStatus.COMPLETED, (desc.failure_reason, desc.details.get("last_traceback"))
     assert desc.interruptions == 1
     assert abs(_accuracy(desc) - _accuracy(single)) < 0.05
     assert _accuracy(desc) > 0.85

@@ -47,3 +47,19 @@ def test_a_failing_script_shows_its_exception_and_keeps_its_traceback_indented(t
     assert "ValueError: no column named label" in desc["details"]["last_traceback"]
     log = (cli_env.home / "jobs" / "boom" / "logs" / "algo-1.log").read_text()  # type: ignore[operator]
     assert '  File "' in log and "    raise ValueError" in log  # indentation as written
+
+
+def test_a_worker_killed_by_a_signal_is_named_in_the_summary(tmp_path: Path, cli_env: CapturedEnv) -> None:
+    """A worker that dies without a Python traceback (an abort in native code): torchrun's
+    table names the rank and the signal, and the summary carries it."""
+    from launcher.cli.main import main
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "train.py").write_text("import os\nif os.environ['RANK'] == '1':\n    os.abort()\n")
+    argv = ["train", "--local", "--source-dir", str(src), "--no-spot", "--name", "abort",
+            "--processes-per-host", "2", "--json"]
+    assert main(argv, cli_env) == 1
+    tb = json.loads(cli_env.out)["details"]["last_traceback"]
+    assert tb.splitlines()[-1].startswith("Root cause: rank 1 (local_rank: 1); exitcode -6"), tb
+    assert "Signal 6 (SIGABRT)" in tb

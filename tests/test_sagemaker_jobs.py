@@ -304,3 +304,35 @@ def test_last_traceback_prefers_the_scripts_own():
     assert tb is not None and tb.splitlines()[0] == "Traceback (most recent call last):"
     assert tb.splitlines()[-1] == "ZeroDivisionError: division by zero"
     assert last_traceback(["all good"]) is None
+
+
+# torchrun 2.13's output when a worker aborts (its own traceback, then the failure table).
+TORCHRUN_ABORT = """Traceback (most recent call last):
+File "/venv/lib/python3.11/site-packages/torch/distributed/launcher/api.py", line 383, in launch_agent
+raise ChildFailedError(
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+======================================================
+train.py FAILED
+------------------------------------------------------
+Failures:
+<NO_OTHER_FAILURES>
+------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+time      : 2026-12-03_22:52:55
+host      : localhost
+rank      : 1 (local_rank: 1)
+exitcode  : -6 (pid: 23044)  (SIGABRT)
+error_file: <N/A>
+traceback : Signal 6 (SIGABRT) received by PID 23044
+======================================================""".splitlines()
+
+
+def test_a_worker_without_a_traceback_is_named_by_torchruns_root_cause():
+    tb = last_traceback(["step=3", *TORCHRUN_ABORT])
+    assert tb is not None
+    assert tb.splitlines()[-1] == ("Root cause: rank 1 (local_rank: 1); exitcode -6 (pid: 23044) "
+                                   "(SIGABRT); Signal 6 (SIGABRT) received by PID 23044")
+    assert "ChildFailedError" in tb
+    # A table without the exit code is not one: nothing is made up.
+    assert "Root cause" not in (last_traceback(TORCHRUN_ABORT[:14]) or "")

@@ -55,3 +55,17 @@ def test_two_processes_resume_bitwise(tmp_path: Path) -> None:
     assert status == 0, "\n".join(lines[-30:])
     assert any(line.startswith("Resumed from ckpt-") for line in lines)
     assert_bitwise_equal(load_model_state(clean), load_model_state(tree))
+
+
+def test_rank_zero_failing_after_training_fails_the_job_with_its_reason(tmp_path: Path) -> None:
+    """Rank 1 waits at the closing barrier while rank 0 writes the outputs; when that write fails,
+    rank 0 must not wait for it: the job ends promptly with rank 0's reason, not a hang or rank
+    1's lost connection."""
+    tree = make_tree(tmp_path)
+    tree.model.rmdir()
+    tree.model.write_text("a file where the model directory should be")
+    status, lines = run_train(tree, {**HPS, "epochs": 1}, nproc=2)
+    assert status != 0
+    assert sum(line.startswith("epoch=1 step=23 ") for line in lines) == 1  # training finished
+    reason = tree.failure.read_text()
+    assert "model" in reason and "Connection" not in reason, reason

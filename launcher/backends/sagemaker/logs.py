@@ -25,6 +25,9 @@ _CARETS = re.compile(r"^[\s^~]+$")
 # Tracebacks of the launcher processes around the script, not of the script itself.
 _WRAPPER_ERRORS = ("CalledProcessError", "ChildFailedError")
 MAX_TRACEBACK_LINES = 60
+# torchrun's failure table (torch.distributed.elastic errors): the worker that failed first.
+_ROOT_CAUSE = "Root Cause (first observed failure):"
+_ROOT_FIELDS = re.compile(r"^(rank|exitcode|traceback)\s*:\s*(.*)$")
 
 
 @dataclass
@@ -155,4 +158,27 @@ def last_traceback(lines: list[str]) -> str | None:
     if not found:
         return None
     own = [tb for tb in found if not any(w in tb[-1] for w in _WRAPPER_ERRORS)]
-    return "\n".join((own or found)[-1])
+    if own:
+        return "\n".join(own[-1])
+    # Only the launcher's own traceback: a worker died without one (a signal, an abort in native
+    # code). torchrun's table says which worker and how; without it the summary names no cause.
+    cause = torchrun_root_cause(lines)
+    return "\n".join(found[-1] + ([cause] if cause else []))
+
+
+def torchrun_root_cause(lines: list[str]) -> str | None:
+    """One line from torchrun's "Root Cause" table: the rank, its exit code or signal, and the
+    worker's message (for a signal: "Signal 6 (SIGABRT) received by PID ...")."""
+    starts = [i for i, line in enumerate(lines) if line.strip() == _ROOT_CAUSE]
+    if not starts:
+        return None
+    fields: dict[str, str] = {}
+    for raw in lines[starts[-1] + 1 : starts[-1] + 12]:
+        if match := _ROOT_FIELDS.match(raw.strip()):
+            fields.setdefault(match.group(1), " ".join(match.group(2).split()))
+    if "exitcode" not in fields:
+        return None
+    parts = [f"rank {fields.get('rank', '?')}", f"exitcode {fields['exitcode']}"]
+    if message := fields.get("traceback"):
+        parts.append(message)
+    return "Root cause: " + "; ".join(parts)
