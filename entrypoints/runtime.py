@@ -58,7 +58,9 @@ def shutdown_distributed(succeeded: bool) -> None:
     if not (dist.is_available() and dist.is_initialized()):
         return
     if succeeded:
-        dist.barrier()
+        # NCCL's barrier needs the rank's GPU named, or it guesses it and warns.
+        nccl = dist.get_backend() == "nccl"
+        dist.barrier(device_ids=[torch.cuda.current_device()] if nccl else None)
     dist.destroy_process_group()
 
 

@@ -160,8 +160,8 @@ def last_traceback(lines: list[str]) -> str | None:
     own = [tb for tb in found if not any(w in tb[-1] for w in _WRAPPER_ERRORS)]
     if own:
         return "\n".join(own[-1])
-    # Only the launcher's own traceback: a worker died without one (a signal, an abort in native
-    # code). torchrun's table says which worker and how; without it the summary names no cause.
+    # Only the driver's traceback (torchrun's, the toolkit's): a worker died without one (a
+    # signal, an abort in native code). torchrun's table says which worker and how.
     cause = torchrun_root_cause(lines)
     return "\n".join(found[-1] + ([cause] if cause else []))
 
